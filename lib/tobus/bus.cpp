@@ -1,0 +1,208 @@
+#include "tobus/bus.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "tobus/error.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/registry.hpp"
+#include "tobus/router.hpp"
+#include "tobus/signals.hpp"
+#include "tobus/stream.hpp"
+
+namespace tobus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto block_time = std::chrono::milliseconds(2000);
+constexpr auto maintenance_every = std::chrono::milliseconds(1000);
+constexpr auto reconnect_budget = std::chrono::seconds(30);
+
+struct Plan {
+  std::string entry_id;
+  const Fields* raw = nullptr;
+  std::optional<Message> message;
+  std::vector<Write> writes;
+  std::string error;  // a write failed: why
+};
+
+class Router {
+ public:
+  Router(const RedisAddress& address, const Keys& keys, const BusOptions& options)
+      : address_(address),
+        keys_(keys),
+        options_(options),
+        consumer_(keys.bus(), std::string(Keys::bus_group), new_consumer_name()),
+        registry_(keys),
+        conn_(connect_with_retry(address, std::chrono::milliseconds(0))),
+        client_id_(client_id(conn_)) {}
+
+  void run() {
+    ensure_group(conn_, keys_.bus(), Keys::bus_group);
+    spdlog::info("routing on '{}' (namespace '{}') as {}", address_.display(), keys_.ns(),
+                 consumer_.consumer());
+    bool recover = false;
+    while (signals::stop_count() == 0) {
+      try {
+        if (recover) {
+          consumer_.start_read(conn_, options_.batch, block_time, true);
+          recover = false;
+        } else {
+          if (Clock::now() >= next_maintenance_) maintain();
+          consumer_.start_read(conn_, options_.batch, block_time);
+        }
+        Reply reply = await_reply(conn_, client_id_);
+        handle(consumer_.finish_read(conn_, reply));
+      } catch (const RedisError& e) {
+        if (signals::stop_count() > 0) break;
+        spdlog::warn("{}, reconnecting", e.what());
+        connect(reconnect_budget);
+        recover = true;
+      }
+    }
+    spdlog::info("stopped");
+  }
+
+ private:
+  void connect(std::chrono::milliseconds budget) {
+    conn_ = connect_with_retry(address_, budget);
+    client_id_ = client_id(conn_);
+    known_inboxes_.clear();
+  }
+
+  void maintain() {
+    next_maintenance_ = Clock::now() + maintenance_every;
+    handle(consumer_.reclaim(conn_, options_.claim_after, options_.batch));
+    trim_acknowledged(conn_, keys_.bus(), Keys::bus_group);
+    for (const auto& inbox : known_inboxes_) trim_acknowledged(conn_, inbox, Keys::module_group);
+    registry_.flush(conn_);
+  }
+
+  Plan plan(const Entry& e) {
+    Plan p;
+    p.entry_id = e.id;
+    p.raw = &e.fields;
+    const std::string bus = keys_.bus();
+    if (e.deliveries > max_deliveries) {
+      p.writes.push_back(dead_letter(keys_, e.fields, bus, e.id,
+                                     "delivered " + std::to_string(e.deliveries) +
+                                         " times without being acknowledged"));
+      return p;
+    }
+    DecodeError error;
+    p.message = decode(e.fields, error);
+    if (!p.message) {
+      p.writes.push_back(dead_letter(keys_, e.fields, bus, e.id, error.reason));
+      return p;
+    }
+    Message& m = *p.message;
+    if (!m.from.empty() && valid_name(m.from) && m.from != "send") registry_.note(m.from, now_ms());
+    bool modified = false;
+    if (options_.hooks.on_receive) {
+      std::string reason;
+      if (!options_.hooks.on_receive(m, reason)) {
+        p.writes.push_back(dead_letter(keys_, e.fields, bus, e.id,
+                                       "dropped by the receive hook" + (reason.empty() ? "" : ": " + reason)));
+        return p;
+      }
+      modified = true;
+    }
+    p.writes = route(keys_, m, e.fields, modified, e.id).writes;
+    return p;
+  }
+
+  // Appends the commands for `w`; returns how many replies they owe.
+  int append_write(const Write& w) {
+    int replies = 0;
+    if (w.key.starts_with(keys_.inbox("")) && !known_inboxes_.contains(w.key)) {
+      // Created at 0 so a module that attaches later still gets everything.
+      conn_.append({"XGROUP", "CREATE", w.key, Keys::module_group, "0", "MKSTREAM"});
+      known_inboxes_.insert(w.key);
+      ++replies;
+    }
+    Args args{"XADD", w.key, "*"};
+    args.reserve(3 + 2 * w.fields.size());
+    for (const auto& [k, v] : w.fields) {
+      args.push_back(k);
+      args.push_back(v);
+    }
+    conn_.append(args);
+    ++replies;
+    if (w.is_reply) {
+      conn_.append({"PEXPIRE", w.key, std::to_string(options_.reply_ttl.count())});
+      ++replies;
+    }
+    return replies;
+  }
+
+  // Writes every plan's entries in one pipeline; a plan whose write failed gets `error`.
+  void write_all(std::vector<Plan>& plans) {
+    std::vector<std::pair<std::size_t, int>> owed;  // plan, replies
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      for (const auto& w : plans[i].writes) owed.emplace_back(i, append_write(w));
+    for (auto [i, n] : owed) {
+      for (int k = 0; k < n; ++k) {
+        Reply r = conn_.read_reply();
+        if (r.is_error() && !r.str().starts_with("BUSYGROUP") && plans[i].error.empty())
+          plans[i].error = std::string(r.str());
+      }
+    }
+  }
+
+  void handle(std::vector<Entry> entries) {
+    if (entries.empty()) return;
+    std::vector<Plan> plans;
+    plans.reserve(entries.size());
+    for (const auto& e : entries) plans.push_back(plan(e));
+    write_all(plans);
+    // A write the server refused (a key of the wrong type, out of memory): dead-letter instead.
+    std::vector<Plan> retry;
+    for (auto& p : plans) {
+      if (p.error.empty()) continue;
+      std::string target = p.writes.empty() ? "" : p.writes.front().key;
+      spdlog::warn("cannot route entry {}: {}, dead-lettering it", p.entry_id, p.error);
+      Plan d;
+      d.entry_id = p.entry_id;
+      d.writes.push_back(dead_letter(keys_, *p.raw, keys_.bus(), p.entry_id,
+                                     "cannot write to '" + target + "': " + p.error));
+      retry.push_back(std::move(d));
+    }
+    if (!retry.empty()) write_all(retry);
+    std::vector<std::string> acks;
+    for (const auto& p : plans)
+      if (p.error.empty()) acks.push_back(p.entry_id);
+    for (const auto& p : retry)
+      if (p.error.empty()) acks.push_back(p.entry_id);
+    if (!acks.empty()) {
+      consumer_.append_ack(conn_, acks);
+      Reply r = conn_.read_reply();
+      if (r.is_error()) spdlog::warn("cannot acknowledge on '{}': {}", keys_.bus(), r.str());
+    }
+    if (options_.hooks.on_send) {
+      for (const auto& p : plans)
+        if (p.error.empty() && p.message)
+          for (const auto& w : p.writes) options_.hooks.on_send(*p.message, w.key);
+    }
+  }
+
+  const RedisAddress& address_;
+  const Keys& keys_;
+  const BusOptions& options_;
+  GroupConsumer consumer_;
+  Registry registry_;
+  Connection conn_;
+  long long client_id_;
+  std::set<std::string> known_inboxes_;
+  Clock::time_point next_maintenance_{};
+};
+
+}  // namespace
+
+void Bus::run() {
+  Router router(address_, keys_, options_);
+  router.run();
+}
+
+}  // namespace tobus

@@ -1,0 +1,151 @@
+#include "tobus/cli.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "tobus/error.hpp"
+#include "tobus/message.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/signals.hpp"
+
+namespace tobus {
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+void setup_logging(const std::string& program, const CommonOptions& o) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  if (std::getenv("NO_COLOR")) sink->set_color_mode(spdlog::color_mode::never);
+  auto logger = std::make_shared<spdlog::logger>(program, sink);
+  logger->set_pattern("%n: %^%l%$: %v");
+  auto level = spdlog::level::warn;
+  if (o.verbose == 1) level = spdlog::level::info;
+  if (o.verbose >= 2) level = spdlog::level::debug;
+  if (o.quiet) level = spdlog::level::err;
+  if (!o.log_level.empty()) level = spdlog::level::from_str(o.log_level == "warn" ? "warning" : o.log_level);
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+// One line per option, for completions and the docs tests (git's --git-completion-helper).
+void print_options(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_group().empty() || opt->get_name().empty()) continue;
+    if (opt->get_positional() && opt->get_lnames().empty() && opt->get_snames().empty()) continue;
+    std::string names;
+    for (const auto& s : opt->get_snames()) names += (names.empty() ? "-" : ",-") + s;
+    for (const auto& l : opt->get_lnames()) names += (names.empty() ? "--" : ",--") + l;
+    std::string value = opt->get_type_size() == 0 ? "" : opt->get_type_name();
+    std::cout << names << '\t' << value << '\t' << opt->get_description() << '\n';
+  }
+}
+
+}  // namespace
+
+std::string default_socket_path() {
+  if (const char* s = std::getenv("TOBUS_SOCKET"); s && *s) return s;
+  if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r && *r) return std::string(r) + "/tobus/redis.sock";
+  return "/tmp/tobus-" + std::to_string(getuid()) + "/redis.sock";
+}
+
+std::string default_data_dir() {
+  if (const char* s = std::getenv("TOBUS_DATA_DIR"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/tobus";
+  return env_or("HOME", "/tmp") + "/.local/state/tobus";
+}
+
+Program::Program(std::string name, std::string description)
+    : name_(std::move(name)), app_(std::move(description), name_) {
+  app_.set_version_flag("--version", name_ + " " + TOBUS_VERSION, "Print the version and exit");
+  app_.set_help_flag("-h,--help", "Print this help and exit");
+  app_.add_option("-r,--redis", common_.redis,
+                  "Redis URL: redis://[user:password@]host:port/db or unix:///path.sock?db=N")
+      ->envname("TOBUS_REDIS")
+      ->type_name("URL");
+  app_.add_option("-n,--namespace", common_.ns, "Prefix of every key this bus uses")
+      ->envname("TOBUS_NAMESPACE")
+      ->type_name("NAME")
+      ->check([](const std::string& s) {
+        return valid_name(s) ? std::string() : "a namespace is 1-64 of A-Z a-z 0-9 _ . -";
+      })
+      ->capture_default_str();
+  app_.add_option("--log-level", common_.log_level, "Log level: trace, debug, info, warn, error, off")
+      ->type_name("LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app_.add_flag("-v,--verbose", common_.verbose, "More logging on stderr (-v info, -vv debug)");
+  app_.add_flag("-q,--quiet", common_.quiet, "Log errors only");
+  app_.add_flag_callback(
+          "--_options",
+          [this] {
+            print_options(app_);
+            throw CLI::Success();
+          },
+          "Print the options, one per line, for completions")
+      ->group("");
+}
+
+CLI::Option* Program::add_duration(const std::string& names, Millis& target, const std::string& help) {
+  auto* opt = app_.add_option_function<std::string>(
+      names,
+      [&target, names](const std::string& text) {
+        auto d = parse_duration(text);
+        if (!d)
+          throw CLI::ValidationError(names, "invalid duration '" + text +
+                                                "' (use 500ms, 30s, 2m, 1h; a bare number is seconds)");
+        target = *d;
+      },
+      help);
+  opt->type_name("DURATION");
+  opt->default_str(format_duration(target));
+  return opt;
+}
+
+RedisAddress Program::redis_address() const {
+  if (!common_.redis.empty()) return parse_redis_url(common_.redis);
+  RedisAddress embedded;
+  embedded.kind = RedisAddress::Kind::unix_socket;
+  embedded.path = default_socket_path();
+  if (access(embedded.path.c_str(), F_OK) == 0 && redis_answers(embedded)) return embedded;
+  return RedisAddress{};
+}
+
+int Program::run(int argc, char** argv, const std::function<int()>& job) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app_.help();
+    return exit_code::ok;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app_.help("", CLI::AppFormatMode::All);
+    return exit_code::ok;
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << '\n';
+    return exit_code::ok;
+  } catch (const CLI::Success&) {
+    return exit_code::ok;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << name_ << ": error: " << e.what() << "\nTry '" << name_ << " --help'.\n";
+    return exit_code::usage;
+  }
+  setup_logging(name_, common_);
+  try {
+    return job();
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    if (e.kind() == ErrorKind::usage) std::cerr << "Try '" << name_ << " --help'.\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::failed;
+  }
+}
+
+}  // namespace tobus

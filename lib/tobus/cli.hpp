@@ -1,0 +1,52 @@
+#pragma once
+// What every program shares: the common options, logging to stderr, and run(), which parses,
+// calls the job and maps errors to exit codes, each reported once.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "tobus/duration.hpp"
+#include "tobus/keys.hpp"
+#include "tobus/url.hpp"
+
+namespace tobus {
+
+struct CommonOptions {
+  std::string redis;  // URL; empty: discover
+  std::string ns = "tobus";
+  std::string log_level;
+  int verbose = 0;
+  bool quiet = false;
+};
+
+class Program {
+ public:
+  Program(std::string name, std::string description);
+  CLI::App& app() { return app_; }
+  const std::string& name() const { return name_; }
+  CommonOptions& common() { return common_; }
+  Keys keys() const { return Keys(common_.ns); }
+
+  // An option holding a duration (500ms, 30s, 2m, 1h; a bare number is seconds).
+  CLI::Option* add_duration(const std::string& names, Millis& target, const std::string& help);
+
+  // Parses argv, sets up logging, runs `job` and returns the process's exit code.
+  int run(int argc, char** argv, const std::function<int()>& job);
+
+  // Where Redis is: --redis, TOBUS_REDIS, the embedded bus's socket if it answers, else
+  // 127.0.0.1:6379. Connecting is the caller's business.
+  RedisAddress redis_address() const;
+
+ private:
+  std::string name_;
+  CLI::App app_;
+  CommonOptions common_;
+};
+
+// The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,
+// XDG_RUNTIME_DIR, XDG_STATE_HOME).
+std::string default_socket_path();
+std::string default_data_dir();
+
+}  // namespace tobus

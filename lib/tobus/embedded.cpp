@@ -1,0 +1,117 @@
+#include "tobus/embedded.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "tobus/error.hpp"
+#include "tobus/redis.hpp"
+
+extern char** environ;
+
+namespace tobus {
+namespace {
+
+void make_dirs(const std::string& path) {
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+      throw Error(ErrorKind::failed, "cannot create '" + partial + "': " + std::strerror(errno));
+  }
+}
+
+std::string last_line(const std::string& file) {
+  std::ifstream in(file);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+}  // namespace
+
+std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, const std::string& data_dir) {
+  make_dirs(data_dir);
+  make_dirs(socket.substr(0, socket.rfind('/')));
+  const char* server_env = std::getenv("TOBUS_REDIS_SERVER");
+  std::string server = server_env && *server_env ? server_env : "redis-server";
+  std::string log = data_dir + "/redis.log";
+  std::vector<std::string> args = {server,           "--port",       "0",
+                                   "--unixsocket",   socket,         "--unixsocketperm",
+                                   "700",            "--dir",        data_dir,
+                                   "--appendonly",   "yes",          "--appendfsync",
+                                   "everysec",       "--save",       "",
+                                   "--daemonize",    "no",           "--logfile",
+                                   log};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group: Ctrl-C in the terminal reaches the bus, which stops the server last.
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, server.c_str(), nullptr, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    throw Error(ErrorKind::redis, "cannot start '" + server + "' for the embedded bus: " + std::strerror(rc) +
+                                      " (apt-get install redis-server, or set TOBUS_REDIS)");
+
+  RedisAddress address;
+  address.kind = RedisAddress::Kind::unix_socket;
+  address.path = socket;
+  std::unique_ptr<EmbeddedRedis> self(new EmbeddedRedis(pid, address));
+  // A large AOF takes a while to load; the server answers LOADING meanwhile.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      self->pid_ = -1;
+      throw Error(ErrorKind::redis, "embedded redis-server exited at start: " + last_line(log));
+    }
+    if (access(socket.c_str(), F_OK) == 0) {
+      try {
+        auto c = Connection::open(address, std::chrono::seconds(1));
+        Reply r = c.command({"PING"});
+        if (!r.is_error()) return self;
+      } catch (const RedisError&) {
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw Error(ErrorKind::redis, "embedded redis-server did not answer on '" + socket + "' within 60s");
+}
+
+EmbeddedRedis::~EmbeddedRedis() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  spdlog::info("embedded redis-server stopped");
+}
+
+}  // namespace tobus

@@ -1,0 +1,72 @@
+#pragma once
+// The message model and its codec to and from stream-entry fields (docs/protocol.md, version 1).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tobus {
+
+inline constexpr std::string_view protocol_version = "1";
+
+// A stream entry's fields in order; names and values are raw bytes.
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct Hop {
+  std::string name;
+  int rc = 0;
+  std::int64_t at_ms = 0;        // when the hop finished
+  std::int64_t duration_ms = 0;  // how long its handler ran
+  bool operator==(const Hop&) const = default;
+};
+
+// What a module reports to the bus when a hop failed.
+struct Failure {
+  std::string hop;
+  int rc = 0;
+  int attempts = 0;
+  std::string error;   // one line
+  std::string stderr_tail;
+  bool operator==(const Failure&) const = default;
+};
+
+struct Message {
+  std::string id;
+  std::vector<std::string> route;  // hops still to go
+  std::string from;
+  std::int64_t created_ms = 0;
+  std::string reply;  // reply stream key, or empty
+  int rc = 0;
+  std::vector<Hop> trail;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string payload;
+  std::optional<Failure> failure;
+  bool operator==(const Message&) const = default;
+};
+
+// Why an entry could not be decoded, in words for a dead letter's `dead.reason`.
+struct DecodeError {
+  std::string reason;
+};
+
+// Decodes an entry; on failure `error` says why and the result is empty.
+std::optional<Message> decode(const Fields& fields, DecodeError& error);
+Fields encode(const Message& m);
+
+// Route syntax: comma-separated hop names. Throws Error(usage) naming the bad hop.
+std::vector<std::string> parse_route(std::string_view text);
+std::string join_route(const std::vector<std::string>& route, std::size_t from = 0);
+bool valid_name(std::string_view name);       // a module or header name
+bool valid_message_id(std::string_view id);
+
+// A new message id: sortable by time, unique across processes and hosts.
+std::string new_message_id();
+// A new consumer or instance name: HOST:PID:RANDOM.
+std::string new_consumer_name();
+std::int64_t now_ms();
+std::string host_name();
+
+}  // namespace tobus

@@ -1,0 +1,456 @@
+#include "tobus/module.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <unordered_set>
+
+#include "tobus/error.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/registry.hpp"
+#include "tobus/router.hpp"
+#include "tobus/runner.hpp"
+#include "tobus/signals.hpp"
+#include "tobus/stream.hpp"
+
+extern char** environ;
+
+namespace tobus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr auto block_time = milliseconds(5000);
+constexpr auto heartbeat_every = milliseconds(5000);
+constexpr auto kill_grace = milliseconds(2000);   // SIGTERM → SIGKILL on a timeout
+constexpr auto drain_grace = milliseconds(1000);  // output held open after the handler exited
+constexpr auto reconnect_budget = std::chrono::seconds(30);
+constexpr auto max_backoff = milliseconds(60'000);
+
+std::string env_name(std::string_view header) {
+  std::string out = "TOBUS_HEADER_";
+  for (char c : header) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out += alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
+  }
+  return out;
+}
+
+struct Job {
+  Entry entry;
+  Message message;
+  int attempt = 1;  // of the whole journey at this hop, redeliveries included
+  int runs = 0;     // in this process
+  std::unique_ptr<Process> process;
+  Clock::time_point started{};
+  Clock::time_point deadline = Clock::time_point::max();  // --timeout
+  Clock::time_point kill_at = Clock::time_point::max();   // SIGKILL after SIGTERM
+  Clock::time_point drain_until = Clock::time_point::max();
+  Clock::time_point retry_at = Clock::time_point::max();  // waiting for a retry
+  bool timed_out = false;
+  std::int64_t started_ms = 0;
+};
+
+// A finished entry: what to write, and that its inbox entry can then be acknowledged.
+struct Completion {
+  std::string entry_id;
+  Write write;
+};
+
+class Worker {
+ public:
+  Worker(const RedisAddress& address, const Keys& keys, const ModuleOptions& options)
+      : address_(address),
+        keys_(keys),
+        options_(options),
+        inbox_(keys.inbox(options.name)),
+        consumer_(inbox_, std::string(Keys::module_group), new_consumer_name()),
+        registry_(keys),
+        cmd_(connect_with_retry(address, milliseconds(0))),
+        reader_(connect_with_retry(address, milliseconds(0))),
+        reader_id_(client_id(reader_)) {
+    capacity_ = options_.command.empty() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.starts_with("TOBUS_")) continue;  // ours are set per message
+      base_env_.emplace_back(kv);
+    }
+    base_env_.push_back("TOBUS_MODULE=" + options_.name);
+    base_env_.push_back("TOBUS_REDIS=" + address_.url());
+    base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());
+  }
+
+  void run() {
+    ensure_group(cmd_, inbox_, Keys::module_group);
+    started_ms_ = now_ms();
+    heartbeat();
+    spdlog::info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
+    bool killed = false;
+    for (;;) {
+      if (signals::stop_count() >= 2 && !killed) {
+        killed = true;
+        for (auto& j : jobs_)
+          if (j.process) j.process->signal_group(SIGKILL);
+        spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
+                     running());
+        break;
+      }
+      bool stopping = signals::stop_count() > 0;
+      if (stopping && !read_outstanding_ && running() == 0) break;
+      try {
+        step(stopping);
+      } catch (const RedisError& e) {
+        if (signals::stop_count() > 0 && running() == 0) break;
+        spdlog::warn("{}, reconnecting", e.what());
+        reconnect();
+      }
+    }
+    try {
+      if (!completions_.empty()) write_completions();
+      cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
+    } catch (const RedisError& e) {
+      spdlog::warn("{}", e.what());
+    }
+    if (!jobs_.empty())
+      spdlog::info("{} message(s) left pending for redelivery", jobs_.size());
+    spdlog::info("module '{}' detached", options_.name);
+  }
+
+ private:
+  int running() const {
+    return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) {
+      return j.retry_at == Clock::time_point::max();
+    }));
+  }
+  int free_slots() const {
+    // Jobs waiting for a retry do not hold a slot, but do bound how much is in hand.
+    int in_hand = static_cast<int>(jobs_.size());
+    if (in_hand >= capacity_ + 1024) return 0;
+    return std::max(0, capacity_ - running());
+  }
+
+  void reconnect() {
+    cmd_ = connect_with_retry(address_, reconnect_budget);
+    reader_ = connect_with_retry(address_, reconnect_budget);
+    reader_id_ = client_id(reader_);
+    read_outstanding_ = false;
+    // Entries the lost read delivered to us are pending under our name: take them back.
+    consumer_.start_read(cmd_, capacity_ + 1024, milliseconds(0), true);
+    Reply r = cmd_.read_reply();
+    start_entries(consumer_.finish_read(cmd_, r));
+  }
+
+  void heartbeat() {
+    next_heartbeat_ = Clock::now() + heartbeat_every;
+    std::string json = "{\"host\":\"" + host_name() + "\",\"pid\":" + std::to_string(getpid()) +
+                       ",\"started\":" + std::to_string(started_ms_) +
+                       ",\"heartbeat\":" + std::to_string(now_ms()) +
+                       ",\"jobs\":" + std::to_string(options_.jobs) + "}";
+    cmd_.command({"HSET", keys_.instances(options_.name), consumer_.consumer(), json});
+    registry_.note(options_.name, now_ms());
+    registry_.flush(cmd_);
+  }
+
+  void maintain() {
+    auto now = Clock::now();
+    if (now >= next_heartbeat_) heartbeat();
+    if (now >= next_refresh_) {
+      next_refresh_ = now + std::max(milliseconds(200), options_.claim_after / 3);
+      std::vector<std::string> ids;
+      for (const auto& j : jobs_) ids.push_back(j.entry.id);
+      consumer_.refresh(cmd_, ids);
+    }
+    if (now >= next_reclaim_ && signals::stop_count() == 0) {
+      next_reclaim_ = now + std::max(milliseconds(200), options_.claim_after / 2);
+      if (int n = free_slots(); n > 0) start_entries(consumer_.reclaim(cmd_, options_.claim_after, n));
+    }
+  }
+
+  void step(bool stopping) {
+    maintain();
+    if (!stopping && !read_outstanding_ && free_slots() > 0) {
+      consumer_.start_read(reader_, std::min(free_slots(), std::max(1, options_.batch)), block_time);
+      read_outstanding_ = true;
+      unblocked_ = false;
+    }
+    if (stopping && read_outstanding_ && !unblocked_) {
+      unblocked_ = true;
+      if (reader_id_ >= 0) cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)});
+    }
+    wait_and_pump();
+    check_jobs();
+    if (!completions_.empty()) write_completions();
+  }
+
+  void wait_and_pump() {
+    std::vector<pollfd> fds;
+    std::vector<std::pair<Job*, int>> owners;  // fds[i + 2] belongs to owners[i]
+    fds.push_back({signals::fd(), POLLIN, 0});
+    fds.push_back({read_outstanding_ ? reader_.fd() : -1, POLLIN, 0});
+    auto now = Clock::now();
+    auto wake = now + milliseconds(1000);
+    wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
+    for (auto& j : jobs_) {
+      wake = std::min({wake, j.retry_at, j.deadline, j.kill_at, j.drain_until});
+      if (!j.process) continue;
+      if (j.process->stdin_fd() >= 0) {
+        fds.push_back({j.process->stdin_fd(), POLLOUT, 0});
+        owners.emplace_back(&j, j.process->stdin_fd());
+      }
+      for (int fd : {j.process->stdout_fd(), j.process->stderr_fd()}) {
+        if (fd < 0) continue;
+        fds.push_back({fd, POLLIN, 0});
+        owners.emplace_back(&j, fd);
+      }
+    }
+    // A reply already parsed must not wait for the socket.
+    std::unique_ptr<Reply> reply;
+    if (read_outstanding_ && reader_.take_reply(reply)) {
+      on_read(*reply);
+      return;
+    }
+    int timeout = static_cast<int>(
+        std::max<long long>(0, std::chrono::duration_cast<milliseconds>(wake - now).count() + 1));
+    int n = poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) throw Error(ErrorKind::failed, "poll failed");
+    if (n <= 0) return;
+    if (fds[0].revents) signals::drain();
+    for (std::size_t i = 2; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      auto [job, fd] = owners[i - 2];
+      if (fd == job->process->stdin_fd()) {
+        job->process->pump_stdin();
+      } else {
+        job->process->pump_output(fd, [job](std::string_view line) {
+          spdlog::warn("{}: {}", job->message.id, line);
+        });
+      }
+    }
+    if (fds[1].revents) {
+      reader_.read_available();
+      if (reader_.take_reply(reply)) on_read(*reply);
+    }
+  }
+
+  void on_read(const Reply& reply) {
+    read_outstanding_ = false;
+    start_entries(consumer_.finish_read(reader_, reply));
+  }
+
+  void start_entries(std::vector<Entry> entries) {
+    for (auto& e : entries) {
+      if (in_hand_.contains(e.id)) continue;  // already running here
+      start_entry(std::move(e));
+    }
+  }
+
+  void start_entry(Entry e) {
+    DecodeError error;
+    auto m = decode(e.fields, error);
+    if (!m) {
+      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
+      return;
+    }
+    if (m->route.empty() || m->route.front() != options_.name) {
+      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id,
+                                 "route '" + join_route(m->route) + "' does not start with '" +
+                                     options_.name + "'"));
+      return;
+    }
+    Job j;
+    j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
+    j.entry = std::move(e);
+    j.message = std::move(*m);
+    in_hand_.insert(j.entry.id);
+    jobs_.push_back(std::move(j));
+    Job& job = jobs_.back();
+    if (job.entry.deliveries > max_deliveries) {
+      finish(job, -1, {},
+             "delivered " + std::to_string(job.entry.deliveries) +
+                 " times without an answer (does its handler crash the module?)");
+      return;
+    }
+    launch(job);
+  }
+
+  void launch(Job& job) {
+    job.retry_at = Clock::time_point::max();
+    job.started = Clock::now();
+    job.started_ms = now_ms();
+    ++job.runs;
+    if (options_.command.empty()) {
+      Outcome o = options_.handler ? options_.handler(job.message, job.attempt)
+                                   : Outcome::ok(job.message.payload);
+      finish(job, o.rc, std::move(o.payload), std::move(o.error));
+      return;
+    }
+    std::vector<std::string> env = base_env_;
+    const Message& m = job.message;
+    env.push_back("TOBUS_ID=" + m.id);
+    env.push_back("TOBUS_FROM=" + m.from);
+    env.push_back("TOBUS_ROUTE=" + join_route(m.route, 1));
+    env.push_back("TOBUS_ATTEMPT=" + std::to_string(job.attempt));
+    for (const auto& [k, v] : m.headers) env.push_back(env_name(k) + "=" + v);
+    try {
+      job.process = std::make_unique<Process>(options_.command, env, m.payload);
+    } catch (const Error& e) {
+      finish(job, 127, {}, e.what());
+      return;
+    }
+    if (options_.timeout) job.deadline = job.started + *options_.timeout;
+  }
+
+  void check_jobs() {
+    auto now = Clock::now();
+    bool child = signals::take_child();
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Job& j = *it++;
+      if (j.retry_at != Clock::time_point::max()) {
+        if (now >= j.retry_at && signals::stop_count() == 0) launch(j);
+        continue;
+      }
+      if (!j.process) continue;
+      Process& p = *j.process;
+      if (!p.exited()) {
+        if (now >= j.deadline && !j.timed_out) {
+          j.timed_out = true;
+          p.signal_group(SIGTERM);
+          j.kill_at = now + kill_grace;
+        }
+        if (now >= j.kill_at) p.signal_group(SIGKILL);
+        if ((child || j.timed_out) && p.reap()) j.drain_until = now + drain_grace;
+        if (!p.exited()) continue;
+      }
+      if (!p.drained()) {
+        if (now < j.drain_until) continue;
+        p.close_outputs();
+      }
+      int rc = j.timed_out ? rc_timeout : p.status();
+      std::string error;
+      if (j.timed_out) error = "timed out after " + format_duration(*options_.timeout);
+      std::string out = p.take_stdout();
+      std::string tail = p.stderr_tail();
+      j.process.reset();
+      j.drain_until = Clock::time_point::max();
+      j.deadline = j.kill_at = Clock::time_point::max();
+      j.timed_out = false;
+      finish(j, rc, std::move(out), std::move(error), std::move(tail));
+    }
+  }
+
+  // The handler of `job` ended with `rc`: retry it, or pass the result or the failure on.
+  void finish(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
+    if (rc == rc_tempfail && job.runs <= options_.retries) {
+      auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
+      job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
+      ++job.attempt;
+      spdlog::info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
+                   format_duration(std::min<milliseconds>(delay, max_backoff)));
+      return;
+    }
+    Message& m = job.message;
+    m.route.erase(m.route.begin());
+    m.from = options_.name;
+    m.trail.push_back({options_.name, rc, now_ms(), duration});
+    if (rc == 0) {
+      m.rc = 0;
+      m.payload = std::move(out);
+    } else {
+      if (error.empty()) {
+        if (rc == rc_tempfail) error = "still asking for a retry (75) after " + std::to_string(job.runs) + " runs";
+        else if (rc > 128 && rc < 128 + 65) error = "handler killed by signal " + std::to_string(rc - 128);
+        else error = "handler exited with " + std::to_string(rc);
+      }
+      auto nl = tail.find_last_not_of('\n');
+      std::string last_line = nl == std::string::npos ? "" : tail.substr(0, nl + 1);
+      last_line = last_line.substr(last_line.rfind('\n') == std::string::npos ? 0 : last_line.rfind('\n') + 1);
+      spdlog::warn("{}: {}{}", m.id, error, last_line.empty() ? "" : ": " + last_line);
+      m.rc = rc;
+      m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
+    }
+    complete(job.entry.id, Write{keys_.bus(), encode(m), false});
+    in_hand_.erase(job.entry.id);
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+      if (&*it == &job) {
+        jobs_.erase(it);
+        break;
+      }
+  }
+
+  void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, std::move(w)}); }
+
+  // One pipeline: every result, then one XACK for the entries whose result was written.
+  void write_completions() {
+    for (const auto& c : completions_) {
+      Args args{"XADD", c.write.key, "*"};
+      for (const auto& [k, v] : c.write.fields) {
+        args.push_back(k);
+        args.push_back(v);
+      }
+      cmd_.append(args);
+    }
+    std::vector<std::string> acks;
+    for (const auto& c : completions_) {
+      Reply r = cmd_.read_reply();
+      if (r.is_error()) {
+        // Not acknowledged: the entry stays pending and is retried when reclaimed.
+        spdlog::error("cannot write the result of entry {} to '{}': {}", c.entry_id, c.write.key, r.str());
+        continue;
+      }
+      acks.push_back(c.entry_id);
+    }
+    completions_.clear();
+    if (acks.empty()) return;
+    consumer_.append_ack(cmd_, acks);
+    Reply r = cmd_.read_reply();
+    if (r.is_error()) spdlog::error("cannot acknowledge on '{}': {}", inbox_, r.str());
+  }
+
+  const RedisAddress& address_;
+  const Keys& keys_;
+  const ModuleOptions& options_;
+  std::string inbox_;
+  GroupConsumer consumer_;
+  Registry registry_;
+  Connection cmd_;
+  Connection reader_;
+  long long reader_id_;
+  bool read_outstanding_ = false;
+  bool unblocked_ = false;
+  int capacity_ = 1;
+  std::vector<std::string> base_env_;
+  std::list<Job> jobs_;  // stable addresses: poll owners point into it
+  std::unordered_set<std::string> in_hand_;
+  std::vector<Completion> completions_;
+  std::int64_t started_ms_ = 0;
+  Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{};
+};
+
+}  // namespace
+
+Module::Module(RedisAddress address, Keys keys, ModuleOptions options)
+    : address_(std::move(address)), keys_(std::move(keys)), options_(std::move(options)) {
+  if (!valid_name(options_.name))
+    throw Error(ErrorKind::usage, "bad module name '" + options_.name + "': names are 1-64 of A-Z a-z 0-9 _ . -");
+  if (!options_.command.empty()) {
+    std::string path = find_program(options_.command.front());
+    if (path.empty())
+      throw Error(ErrorKind::usage, "cannot run '" + options_.command.front() + "': command not found");
+    options_.command.front() = path;
+  }
+}
+
+void Module::run() {
+  Worker worker(address_, keys_, options_);
+  worker.run();
+}
+
+}  // namespace tobus

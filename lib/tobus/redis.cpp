@@ -1,0 +1,178 @@
+#include "tobus/redis.hpp"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <thread>
+#include <utility>
+
+#include "tobus/error.hpp"
+
+namespace tobus {
+
+bool ReplyView::is_error() const { return r_ && r_->type == REDIS_REPLY_ERROR; }
+bool ReplyView::is_nil() const { return !r_ || r_->type == REDIS_REPLY_NIL; }
+bool ReplyView::is_array() const { return r_ && r_->type == REDIS_REPLY_ARRAY; }
+bool ReplyView::is_integer() const { return r_ && r_->type == REDIS_REPLY_INTEGER; }
+bool ReplyView::is_string() const {
+  return r_ && (r_->type == REDIS_REPLY_STRING || r_->type == REDIS_REPLY_STATUS);
+}
+std::string_view ReplyView::str() const {
+  if (!r_ || !(r_->type == REDIS_REPLY_STRING || r_->type == REDIS_REPLY_STATUS ||
+               r_->type == REDIS_REPLY_ERROR))
+    return {};
+  return {r_->str, r_->len};
+}
+long long ReplyView::integer() const { return is_integer() ? r_->integer : 0; }
+std::size_t ReplyView::size() const { return is_array() ? r_->elements : 0; }
+ReplyView ReplyView::operator[](std::size_t i) const {
+  return ReplyView(i < size() ? r_->element[i] : nullptr);
+}
+
+Reply::Reply(redisReply* r) : ReplyView(r) {}
+Reply::Reply(Reply&& other) noexcept : ReplyView(std::exchange(other.r_, nullptr)) {}
+Reply& Reply::operator=(Reply&& other) noexcept {
+  if (this != &other) {
+    if (r_) freeReplyObject(const_cast<redisReply*>(r_));
+    r_ = std::exchange(other.r_, nullptr);
+  }
+  return *this;
+}
+Reply::~Reply() {
+  if (r_) freeReplyObject(const_cast<redisReply*>(r_));
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : c_(std::exchange(other.c_, nullptr)), address_(std::move(other.address_)) {}
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    if (c_) redisFree(c_);
+    c_ = std::exchange(other.c_, nullptr);
+    address_ = std::move(other.address_);
+  }
+  return *this;
+}
+Connection::~Connection() {
+  if (c_) redisFree(c_);
+}
+
+void Connection::fail(const char* doing) {
+  std::string why = c_ && c_->errstr[0] ? c_->errstr : "connection closed";
+  throw RedisError("lost connection to Redis at '" + address_.display() + "' while " + doing +
+                   ": " + why);
+}
+
+Connection Connection::open(const RedisAddress& address, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  redisContext* c = address.kind == RedisAddress::Kind::unix_socket
+                        ? redisConnectUnixWithTimeout(address.path.c_str(), tv)
+                        : redisConnectWithTimeout(address.host.c_str(), address.port, tv);
+  if (c == nullptr) throw RedisError("cannot connect to '" + address.display() + "': out of memory");
+  if (c->err) {
+    std::string why = c->errstr;
+    redisFree(c);
+    throw RedisError("cannot connect to '" + address.display() + "': " + why);
+  }
+  // The connect timeout also became the socket's read timeout; clear it: waits use poll().
+  timeval none{};
+  redisSetTimeout(c, none);
+  if (address.kind == RedisAddress::Kind::tcp) redisEnableKeepAlive(c);
+  Connection conn(c, address);
+  auto setup = [&](std::initializer_list<std::string_view> args, const char* what) {
+    Reply r = conn.command(args);
+    if (r.is_error())
+      throw RedisError("cannot " + std::string(what) + " at '" + address.display() +
+                       "': " + std::string(r.str()));
+  };
+  if (!address.password.empty()) {
+    if (address.user.empty()) setup({"AUTH", address.password}, "authenticate");
+    else setup({"AUTH", address.user, address.password}, "authenticate");
+  }
+  if (address.db != 0) setup({"SELECT", std::to_string(address.db)}, "select the database");
+  return conn;
+}
+
+Reply Connection::command(std::span<const std::string_view> args) {
+  append(args);
+  return read_reply();
+}
+
+void Connection::append(std::span<const std::string_view> args) {
+  // hiredis wants parallel arrays; small commands stay on the stack.
+  constexpr std::size_t small = 32;
+  const char* argv_small[small];
+  std::size_t len_small[small];
+  std::vector<const char*> argv_big;
+  std::vector<std::size_t> len_big;
+  const char** argv = argv_small;
+  std::size_t* lens = len_small;
+  if (args.size() > small) {
+    argv_big.resize(args.size());
+    len_big.resize(args.size());
+    argv = argv_big.data();
+    lens = len_big.data();
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    lens[i] = args[i].size();
+  }
+  if (redisAppendCommandArgv(c_, static_cast<int>(args.size()), argv, lens) != REDIS_OK)
+    fail("sending a command");
+}
+
+Reply Connection::read_reply() {
+  void* r = nullptr;
+  if (redisGetReply(c_, &r) != REDIS_OK || r == nullptr) fail("reading a reply");
+  return Reply(static_cast<redisReply*>(r));
+}
+
+int Connection::fd() const { return c_->fd; }
+
+void Connection::flush() {
+  int done = 0;
+  while (!done) {
+    if (redisBufferWrite(c_, &done) != REDIS_OK) fail("sending a command");
+  }
+}
+
+void Connection::read_available() {
+  if (redisBufferRead(c_) != REDIS_OK) fail("reading a reply");
+}
+
+bool Connection::take_reply(std::unique_ptr<Reply>& out) {
+  void* r = nullptr;
+  if (redisGetReplyFromReader(c_, &r) != REDIS_OK) fail("parsing a reply");
+  if (r == nullptr) return false;
+  out = std::make_unique<Reply>(static_cast<redisReply*>(r));
+  return true;
+}
+
+Connection connect_with_retry(const RedisAddress& address, std::chrono::milliseconds budget) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + budget;
+  std::chrono::milliseconds wait(100);
+  for (;;) {
+    try {
+      return Connection::open(address, std::chrono::seconds(2));
+    } catch (const RedisError&) {
+      if (clock::now() + wait > deadline) throw;
+    }
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+bool redis_answers(const RedisAddress& address) {
+  try {
+    auto c = Connection::open(address, std::chrono::milliseconds(500));
+    Reply r = c.command({"PING"});
+    // LOADING means a server is there and will answer soon: it counts.
+    return !r.is_error() || r.str().starts_with("LOADING");
+  } catch (const RedisError&) {
+    return false;
+  }
+}
+
+}  // namespace tobus

@@ -1,0 +1,403 @@
+#include "tobus/send.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "tobus/error.hpp"
+#include "tobus/message.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/stream.hpp"
+
+namespace tobus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t max_pipeline = 1024;
+constexpr auto reconnect_budget = std::chrono::seconds(30);
+
+// Writes all of `data`; on a closed pipe ends the process by SIGPIPE, quietly, as cat does.
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EPIPE) {
+      signal(SIGPIPE, SIG_DFL);
+      raise(SIGPIPE);
+    }
+    if (n < 0) throw Error(ErrorKind::failed, std::string("cannot write to stdout: ") + std::strerror(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string_view delimiter(Framing f) {
+  switch (f) {
+    case Framing::lines: return "\n";
+    case Framing::null: return std::string_view("\0", 1);
+    case Framing::whole: return "";
+  }
+  return "\n";
+}
+
+struct Slot {
+  std::string id;
+  Clock::time_point sent;
+  enum class State { pending, done, failed } state = State::pending;
+  std::string payload;
+};
+
+// The results side of --wait: a thread reads the reply stream and prints in input order.
+class Waiter {
+ public:
+  Waiter(Connection conn, std::string key, int out_fd, Framing framing, Millis timeout)
+      : conn_(std::move(conn)), key_(std::move(key)), out_fd_(out_fd), delim_(delimiter(framing)),
+        timeout_(timeout) {}
+
+  void add(const std::string& id) {
+    std::lock_guard lock(mu_);
+    index_.emplace(id, slots_.size());
+    slots_.push_back({id, Clock::now(), Slot::State::pending, {}});
+  }
+  void input_done() {
+    std::lock_guard lock(mu_);
+    input_done_ = true;
+  }
+  ~Waiter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  void start() { thread_ = std::thread([this] { run(); }); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(error_);
+  }
+  bool timed_out() const { return timed_out_; }
+  bool any_failed() const { return failed_ > 0; }
+  // Ids still without a result.
+  std::vector<std::string> pending() const {
+    std::vector<std::string> out;
+    for (const auto& s : slots_)
+      if (s.state == Slot::State::pending) out.push_back(s.id);
+    return out;
+  }
+
+ private:
+  void run() {
+    try {
+      loop();
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+
+  void loop() {
+    std::string last = "0-0";
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;
+        print_ready(false);
+        if (input_done_ && next_ == slots_.size()) return;
+        if (next_ < slots_.size() && Clock::now() > slots_[next_].sent + timeout_) {
+          timed_out_ = true;
+          print_ready(true);
+          return;
+        }
+      }
+      Reply r = conn_.command({"XREAD", "COUNT", "1000", "BLOCK", "200", "STREAMS", key_, last});
+      if (r.is_error()) throw Error(ErrorKind::failed, "cannot read '" + key_ + "': " + std::string(r.str()));
+      if (r.is_nil() || r.size() == 0) continue;
+      auto entries = parse_entries(r[0][1]);
+      std::lock_guard lock(mu_);
+      for (auto& e : entries) {
+        last = e.id;
+        record(e.fields);
+      }
+    }
+  }
+
+  void record(Fields& fields) {
+    std::string id, status, hop, rc, error, stderr_tail;
+    std::string* payload = nullptr;
+    for (auto& [k, v] : fields) {
+      if (k == "id") id = v;
+      else if (k == "status") status = v;
+      else if (k == "payload") payload = &v;
+      else if (k == "hop") hop = v;
+      else if (k == "rc") rc = v;
+      else if (k == "error") error = v;
+      else if (k == "stderr") stderr_tail = v;
+    }
+    auto it = index_.find(id);
+    if (it == index_.end()) return;
+    Slot& s = slots_[it->second];
+    if (s.state != Slot::State::pending) return;  // a hop ran twice: print once
+    if (status == "done") {
+      s.state = Slot::State::done;
+      if (payload) s.payload = std::move(*payload);
+      return;
+    }
+    s.state = Slot::State::failed;
+    ++failed_;
+    // The handler's last stderr line says most; the reason stands in when it wrote none.
+    auto end = stderr_tail.find_last_not_of('\n');
+    std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
+    if (auto nl = last_line.rfind('\n'); nl != std::string::npos) last_line = last_line.substr(nl + 1);
+    spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, last_line.empty() ? error : last_line);
+  }
+
+  // Prints the results that are next in input order; `skip_pending` passes over the late ones.
+  void print_ready(bool skip_pending) {
+    std::string out;
+    for (; next_ < slots_.size(); ++next_) {
+      Slot& s = slots_[next_];
+      if (s.state == Slot::State::pending && !skip_pending) break;
+      if (s.state == Slot::State::done) {
+        out += s.payload;
+        out += delim_;
+        std::string().swap(s.payload);
+      }
+      if (out.size() > (1 << 20)) {
+        write_all(out_fd_, out);
+        out.clear();
+      }
+    }
+    if (!out.empty()) write_all(out_fd_, out);
+  }
+
+  Connection conn_;
+  std::string key_;
+  int out_fd_;
+  std::string_view delim_;
+  Millis timeout_;
+  std::mutex mu_;
+  std::vector<Slot> slots_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::size_t next_ = 0;
+  bool input_done_ = false;
+  bool timed_out_ = false;
+  bool stop_ = false;
+  int failed_ = 0;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+// Where each late message waits: the stream holding it with the fewest hops left.
+std::map<std::string, std::string> locate(Connection& c, const Keys& keys,
+                                          const std::vector<std::string>& route,
+                                          const std::vector<std::string>& ids) {
+  std::map<std::string, std::pair<std::size_t, std::string>> best;  // id → (hops left + bus?, where)
+  std::unordered_map<std::string, bool> wanted;
+  for (const auto& id : ids) wanted[id] = true;
+  auto scan = [&](const std::string& key, bool is_bus) {
+    std::string start = "-";
+    for (int pages = 0; pages < 100; ++pages) {
+      Reply r = c.command({"XRANGE", key, start, "+", "COUNT", "1000"});
+      auto entries = parse_entries(r);
+      for (const auto& e : entries) {
+        std::string id, route_text;
+        for (const auto& [k, v] : e.fields) {
+          if (k == "id") id = v;
+          else if (k == "route") route_text = v;
+        }
+        if (!wanted.contains(id)) continue;
+        std::size_t hops = route_text.empty() ? 0 : 1 + static_cast<std::size_t>(std::count(route_text.begin(), route_text.end(), ','));
+        std::size_t rank = hops * 2 + (is_bus ? 1 : 0);
+        std::string next = route_text.substr(0, route_text.find(','));
+        std::string where = is_bus ? (next.empty() ? "the bus, its route done (is tobus-bus running?)"
+                                                   : "the bus, before hop '" + next + "' (is tobus-bus running?)")
+                                   : "hop '" + next + "'";
+        auto it = best.find(id);
+        if (it == best.end() || rank < it->second.first) best[id] = {rank, where};
+      }
+      if (entries.size() < 1000) return;
+      start = "(" + entries.back().id;
+    }
+  };
+  scan(keys.bus(), true);
+  for (const auto& hop : route) scan(keys.inbox(hop), false);
+  std::map<std::string, std::string> out;
+  for (const auto& [id, b] : best) out[id] = b.second;
+  return out;
+}
+
+std::vector<std::string> numbered_ids(const std::string& base, std::size_t n) {
+  std::vector<std::string> ids;
+  if (n == 1) return {base};
+  for (std::size_t i = 1; i <= n; ++i) ids.push_back(base + "." + std::to_string(i));
+  return ids;
+}
+
+}  // namespace
+
+bool PayloadReader::next(std::vector<std::string>& out) {
+  out.clear();
+  char chunk[65536];
+  for (;;) {
+    if (framing_ != Framing::whole) {
+      char delim = framing_ == Framing::null ? '\0' : '\n';
+      std::size_t start = 0;
+      for (;;) {
+        auto pos = buf_.find(delim, start);
+        if (pos == std::string::npos) break;
+        out.emplace_back(buf_, start, pos - start);
+        start = pos + 1;
+      }
+      buf_.erase(0, start);
+      if (!out.empty()) return true;
+    }
+    if (eof_) {
+      if (framing_ == Framing::whole) {
+        if (buf_.empty() && done_whole_) return false;
+        done_whole_ = true;
+      } else if (buf_.empty()) {
+        return false;
+      }
+      out.push_back(std::move(buf_));
+      buf_.clear();
+      return true;
+    }
+    ssize_t n = read(fd_, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::bad_input, std::string("cannot read stdin: ") + std::strerror(errno));
+    if (n == 0) eof_ = true;
+    else buf_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+int send_messages(const RedisAddress& address, const Keys& keys, const SendOptions& o, int in_fd, int out_fd) {
+  Connection conn = connect_with_retry(address, std::chrono::milliseconds(0));
+  std::string reply_key;
+  std::unique_ptr<Waiter> waiter;
+  if (o.wait) {
+    reply_key = keys.reply(new_consumer_name());
+    waiter = std::make_unique<Waiter>(connect_with_retry(address, std::chrono::milliseconds(0)),
+                                      reply_key, out_fd, o.framing, o.timeout);
+    waiter->start();
+  }
+  const std::string bus = keys.bus();
+  const std::string route = join_route(o.route);
+  const std::string created = std::to_string(now_ms());
+
+  // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
+  // harmless: a waiting sender prints each result once).
+  auto send_batch = [&](const std::vector<std::string>& payloads, const std::vector<std::string>& ids) {
+    for (const auto& id : ids)
+      if (waiter) waiter->add(id);
+    for (;;) {
+      try {
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+          Args args{"XADD", bus, "*", "v", protocol_version, "id", ids[i], "route", route, "from", "send",
+                    "created", created};
+          if (!reply_key.empty()) {
+            args.push_back("reply");
+            args.push_back(reply_key);
+          }
+          std::vector<std::string> header_names;
+          header_names.reserve(o.headers.size());
+          for (const auto& [k, v] : o.headers) header_names.push_back("h:" + k);
+          for (std::size_t h = 0; h < o.headers.size(); ++h) {
+            args.push_back(header_names[h]);
+            args.push_back(o.headers[h].second);
+          }
+          args.push_back("payload");
+          args.push_back(payloads[i]);
+          conn.append(args);
+        }
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+          Reply r = conn.read_reply();
+          if (r.is_error()) throw Error(ErrorKind::failed, "cannot send to '" + bus + "': " + std::string(r.str()));
+        }
+        break;
+      } catch (const RedisError& e) {
+        spdlog::warn("{}, reconnecting", e.what());
+        conn = connect_with_retry(address, reconnect_budget);
+      }
+    }
+    if (o.print_id) {
+      std::string out;
+      for (const auto& id : ids) out += id + "\n";
+      write_all(out_fd, out);
+    }
+  };
+
+  auto fresh_ids = [&](std::size_t n) {
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) ids.push_back(new_message_id());
+    return ids;
+  };
+
+  try {
+    if (!o.messages.empty() || !o.id.empty()) {
+      // Known up front (an --id numbers its messages, so it needs the count).
+      std::vector<std::string> payloads = o.messages;
+      if (payloads.empty()) {
+        PayloadReader reader(in_fd, o.framing);
+        std::vector<std::string> more;
+        while (reader.next(more))
+          for (auto& p : more) payloads.push_back(std::move(p));
+      }
+      auto ids = o.id.empty() ? fresh_ids(payloads.size()) : numbered_ids(o.id, payloads.size());
+      for (std::size_t i = 0; i < payloads.size(); i += max_pipeline) {
+        std::size_t n = std::min(max_pipeline, payloads.size() - i);
+        send_batch({payloads.begin() + static_cast<long>(i), payloads.begin() + static_cast<long>(i + n)},
+                   {ids.begin() + static_cast<long>(i), ids.begin() + static_cast<long>(i + n)});
+      }
+    } else {
+      PayloadReader reader(in_fd, o.framing);
+      std::vector<std::string> payloads;
+      while (reader.next(payloads)) {
+        for (std::size_t i = 0; i < payloads.size(); i += max_pipeline) {
+          std::size_t n = std::min(max_pipeline, payloads.size() - i);
+          std::vector<std::string> part(std::make_move_iterator(payloads.begin() + static_cast<long>(i)),
+                                        std::make_move_iterator(payloads.begin() + static_cast<long>(i + n)));
+          send_batch(part, fresh_ids(n));
+        }
+      }
+    }
+  } catch (...) {
+    if (waiter) {
+      waiter.reset();  // stops its thread
+    }
+    throw;
+  }
+  if (!waiter) return exit_code::ok;
+  waiter->input_done();
+  waiter->join();
+  int rc = waiter->any_failed() ? exit_code::failed : exit_code::ok;
+  if (waiter->timed_out()) {
+    auto late = waiter->pending();
+    auto where = locate(conn, keys, o.route, late);
+    std::size_t shown = 0;
+    for (const auto& id : late) {
+      if (++shown > 20) {
+        spdlog::error("... and {} more messages not done", late.size() - 20);
+        break;
+      }
+      auto it = where.find(id);
+      spdlog::error("message {} not done within {}: it waits at {}", id, format_duration(o.timeout),
+                    it == where.end() ? std::string("no stream (in transit)") : it->second);
+    }
+    rc = exit_code::timeout;
+  }
+  conn.command({"DEL", reply_key});
+  return rc;
+}
+
+}  // namespace tobus

@@ -1,0 +1,47 @@
+#pragma once
+// Putting messages on the bus: payloads from arguments or stdin, pipelined; with `wait`, each
+// result printed in input order, framed like the input, so a remote route works as a filter.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tobus/duration.hpp"
+#include "tobus/keys.hpp"
+#include "tobus/url.hpp"
+
+namespace tobus {
+
+enum class Framing { lines, null, whole };
+
+struct SendOptions {
+  std::vector<std::string> route;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::string> messages;  // from -m; empty: read `in_fd`
+  Framing framing = Framing::lines;
+  std::string id;  // empty: generated
+  bool wait = false;
+  Millis timeout{30'000};
+  bool print_id = false;
+};
+
+// Splits input into payloads as it arrives.
+class PayloadReader {
+ public:
+  PayloadReader(int fd, Framing framing) : fd_(fd), framing_(framing) {}
+  // Blocks until at least one payload is complete or the input ended; false at the end.
+  bool next(std::vector<std::string>& out);
+
+ private:
+  int fd_;
+  Framing framing_;
+  std::string buf_;
+  bool eof_ = false;
+  bool done_whole_ = false;
+};
+
+// Sends, waits if asked, and returns the exit code: 0, 1 (a message failed) or 124 (timeout).
+int send_messages(const RedisAddress& address, const Keys& keys, const SendOptions& options,
+                  int in_fd, int out_fd);
+
+}  // namespace tobus

@@ -1,0 +1,22 @@
+#pragma once
+// Signals as events: handlers only count the signal and write a byte to a self-pipe, so loops
+// wait for Redis, children and signals in one poll().
+
+namespace tobus::signals {
+
+// Catches SIGINT, SIGTERM, SIGHUP and SIGCHLD; ignores SIGPIPE (hiredis 0.14 writes without
+// MSG_NOSIGNAL; a closed socket must be an error, not death).
+void install();
+// Ignores SIGPIPE only; for programs that keep the default disposition of the others.
+void ignore_sigpipe();
+
+int fd();        // readable when a signal arrived since the last drain()
+void drain();    // empties the pipe
+int stop_count();   // SIGINT/SIGTERM received so far
+int stop_signal();  // the first of them, or 0
+bool take_child();  // a SIGCHLD arrived since the last call
+
+// Ends the process by the first stop signal with its default action, so the parent sees 128+N.
+[[noreturn]] void reraise_stop();
+
+}  // namespace tobus::signals

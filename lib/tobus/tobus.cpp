@@ -1,0 +1,21 @@
+#include "tobus/tobus.hpp"
+
+#include "tobus/signals.hpp"
+
+namespace tobus {
+
+int run_module(Program& program, ModuleOptions options) {
+  signals::install();
+  Module module(program.redis_address(), program.keys(), std::move(options));
+  module.run();
+  signals::reraise_stop();
+}
+
+int run_bus(Program& program, BusOptions options) {
+  signals::install();
+  Bus bus(program.redis_address(), program.keys(), std::move(options));
+  bus.run();
+  signals::reraise_stop();
+}
+
+}  // namespace tobus

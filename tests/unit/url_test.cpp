@@ -1,0 +1,54 @@
+#include <doctest/doctest.h>
+
+#include "tobus/error.hpp"
+#include "tobus/url.hpp"
+
+using tobus::parse_redis_url;
+using Kind = tobus::RedisAddress::Kind;
+
+TEST_CASE("redis URLs") {
+  auto a = parse_redis_url("redis://127.0.0.1:6380/2");
+  CHECK(a.kind == Kind::tcp);
+  CHECK(a.host == "127.0.0.1");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 2);
+  CHECK(a.user.empty());
+
+  auto b = parse_redis_url("redis://alice:s%40cret@redis.example:7000");
+  CHECK(b.user == "alice");
+  CHECK(b.password == "s@cret");
+  CHECK(b.port == 7000);
+  CHECK(b.db == 0);
+  CHECK(b.display() == "redis://alice:***@redis.example:7000/0");
+  CHECK(parse_redis_url(b.url()).password == "s@cret");
+
+  auto c = parse_redis_url("redis://[::1]:6379/0");
+  CHECK(c.host == "::1");
+
+  auto d = parse_redis_url("redis://localhost");
+  CHECK(d.port == 6379);
+}
+
+TEST_CASE("unix socket URLs") {
+  auto a = parse_redis_url("unix:///run/redis/redis.sock?db=3");
+  CHECK(a.kind == Kind::unix_socket);
+  CHECK(a.path == "/run/redis/redis.sock");
+  CHECK(a.db == 3);
+  CHECK(parse_redis_url(a.url()).db == 3);
+  CHECK(parse_redis_url("unix:///tmp/r.sock").db == 0);
+}
+
+TEST_CASE("bad URLs name the problem") {
+  for (const char* bad : {"", "http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h:x",
+                          "redis://h/abc", "unix://relative.sock", "unix:///s?db=x", "unix:///s?foo=1",
+                          "redis://a:%zz@h"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(parse_redis_url(bad), tobus::Error);
+  }
+  try {
+    parse_redis_url("redis://h:99999");
+  } catch (const tobus::Error& e) {
+    CHECK(e.kind() == tobus::ErrorKind::usage);
+    CHECK(std::string(e.what()).find("port") != std::string::npos);
+  }
+}

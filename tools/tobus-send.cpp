@@ -1,0 +1,42 @@
+// tobus-send: pipes payloads from stdin (or -m) into the bus; --wait prints the results.
+#include <unistd.h>
+
+#include "tobus/signals.hpp"
+#include "tobus/tobus.hpp"
+
+int main(int argc, char** argv) {
+  tobus::Program program("tobus-send", "Send messages along a route; with --wait, print their results.");
+  auto& app = program.app();
+  tobus::SendOptions o;
+  std::string route, id;
+  std::vector<std::string> headers;
+  bool null = false, whole = false;
+  app.add_option("-t,--to", route, "Route: comma-separated module names")->type_name("ROUTE")->required();
+  app.add_option("-m,--message", o.messages, "A payload (repeatable); without it, stdin is read")
+      ->type_name("TEXT");
+  auto* null_opt = app.add_flag("-0,--null", null, "Payloads on stdin are NUL-delimited");
+  app.add_flag("-s,--whole", whole, "All of stdin is one payload")->excludes(null_opt);
+  app.add_option("-H,--header", headers, "A header KEY=VALUE (repeatable)")->type_name("KEY=VALUE");
+  app.add_option("--id", id, "Message id (several messages: ID.1, ID.2, ...)")->type_name("ID");
+  auto* wait_opt = app.add_flag("-w,--wait", o.wait, "Wait for each result and print it, in input order");
+  program.add_duration("--timeout", o.timeout, "With --wait: give up on a message after this long");
+  app.add_flag("--print-id", o.print_id, "Print each message id (without --wait)")->excludes(wait_opt);
+
+  return program.run(argc, argv, [&] {
+    tobus::signals::ignore_sigpipe();
+    o.route = tobus::parse_route(route);
+    o.framing = null ? tobus::Framing::null : whole ? tobus::Framing::whole : tobus::Framing::lines;
+    for (const auto& h : headers) {
+      auto eq = h.find('=');
+      std::string key = h.substr(0, eq);
+      if (eq == std::string::npos || !tobus::valid_name(key))
+        throw tobus::Error(tobus::ErrorKind::usage,
+                           "bad header '" + h + "': expected KEY=VALUE, KEY 1-64 of A-Z a-z 0-9 _ . -");
+      o.headers.emplace_back(key, h.substr(eq + 1));
+    }
+    if (!id.empty() && !tobus::valid_message_id(id))
+      throw tobus::Error(tobus::ErrorKind::usage, "bad --id '" + id + "': 1-200 printable characters, no spaces");
+    o.id = id;
+    return tobus::send_messages(program.redis_address(), program.keys(), o, STDIN_FILENO, STDOUT_FILENO);
+  });
+}
