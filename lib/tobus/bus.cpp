@@ -86,9 +86,10 @@ class Router {
     p.raw = &e.fields;
     const std::string bus = keys_.bus();
     if (e.deliveries > max_deliveries) {
-      p.writes.push_back(dead_letter(keys_, e.fields, bus, e.id,
-                                     "delivered " + std::to_string(e.deliveries) +
-                                         " times without being acknowledged"));
+      DecodeError ignored;
+      auto m = decode(e.fields, ignored);
+      p.writes = give_up(keys_, m ? &*m : nullptr, e.fields, bus, e.id,
+                         "delivered " + std::to_string(e.deliveries) + " times without being acknowledged");
       return p;
     }
     DecodeError error;
@@ -103,8 +104,8 @@ class Router {
     if (options_.hooks.on_receive) {
       std::string reason;
       if (!options_.hooks.on_receive(m, reason)) {
-        p.writes.push_back(dead_letter(keys_, e.fields, bus, e.id,
-                                       "dropped by the receive hook" + (reason.empty() ? "" : ": " + reason)));
+        p.writes = give_up(keys_, &m, e.fields, bus, e.id,
+                           "dropped by the receive hook" + (reason.empty() ? "" : ": " + reason));
         return p;
       }
       modified = true;
@@ -165,8 +166,10 @@ class Router {
       spdlog::warn("cannot route entry {}: {}, dead-lettering it", p.entry_id, p.error);
       Plan d;
       d.entry_id = p.entry_id;
-      d.writes.push_back(dead_letter(keys_, *p.raw, keys_.bus(), p.entry_id,
-                                     "cannot write to '" + target + "': " + p.error));
+      d.writes = give_up(keys_, p.message ? &*p.message : nullptr, *p.raw, keys_.bus(), p.entry_id,
+                         "cannot write to '" + target + "': " + p.error);
+      // The reply stream itself may be what failed: the dead letter must not wait on it.
+      if (target == d.writes.back().key) d.writes.pop_back();
       retry.push_back(std::move(d));
     }
     if (!retry.empty()) write_all(retry);

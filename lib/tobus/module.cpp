@@ -61,7 +61,7 @@ struct Job {
 // A finished entry: what to write, and that its inbox entry can then be acknowledged.
 struct Completion {
   std::string entry_id;
-  Write write;
+  std::vector<Write> writes;
 };
 
 class Worker {
@@ -259,9 +259,9 @@ class Worker {
       return;
     }
     if (m->route.empty() || m->route.front() != options_.name) {
-      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id,
-                                 "route '" + join_route(m->route) + "' does not start with '" +
-                                     options_.name + "'"));
+      completions_.push_back({e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
+                                            "route '" + join_route(m->route) + "' does not start with '" +
+                                                options_.name + "'")});
       return;
     }
     Job j;
@@ -385,27 +385,32 @@ class Worker {
       }
   }
 
-  void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, std::move(w)}); }
+  void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, {std::move(w)}}); }
 
   // One pipeline: every result, then one XACK for the entries whose result was written.
   void write_completions() {
     for (const auto& c : completions_) {
-      Args args{"XADD", c.write.key, "*"};
-      for (const auto& [k, v] : c.write.fields) {
-        args.push_back(k);
-        args.push_back(v);
+      for (const auto& w : c.writes) {
+        Args args{"XADD", w.key, "*"};
+        for (const auto& [k, v] : w.fields) {
+          args.push_back(k);
+          args.push_back(v);
+        }
+        cmd_.append(args);
       }
-      cmd_.append(args);
     }
     std::vector<std::string> acks;
     for (const auto& c : completions_) {
-      Reply r = cmd_.read_reply();
-      if (r.is_error()) {
-        // Not acknowledged: the entry stays pending and is retried when reclaimed.
-        spdlog::error("cannot write the result of entry {} to '{}': {}", c.entry_id, c.write.key, r.str());
-        continue;
+      bool ok = true;
+      for (const auto& w : c.writes) {
+        Reply r = cmd_.read_reply();
+        if (r.is_error()) {
+          // Not acknowledged: the entry stays pending and is retried when reclaimed.
+          spdlog::error("cannot write the result of entry {} to '{}': {}", c.entry_id, w.key, r.str());
+          ok = false;
+        }
       }
-      acks.push_back(c.entry_id);
+      if (ok) acks.push_back(c.entry_id);
     }
     completions_.clear();
     if (acks.empty()) return;

@@ -41,12 +41,28 @@ Fields result_fields(const Message& m) {
   return f;
 }
 
+namespace {
+bool reply_key_ok(const Keys& keys, const std::string& reply) {
+  return reply.size() > keys.reply_prefix().size() && reply.starts_with(keys.reply_prefix());
+}
+}  // namespace
+
+std::vector<Write> give_up(const Keys& keys, const Message* m, const Fields& raw, const std::string& stream,
+                           const std::string& entry_id, const std::string& reason) {
+  std::vector<Write> out{dead_letter(keys, raw, stream, entry_id, reason)};
+  if (m && reply_key_ok(keys, m->reply)) {
+    Message failed = *m;
+    failed.failure = Failure{m->route.empty() ? "bus" : m->route.front(), -1, 0, reason, {}};
+    out.push_back({m->reply, result_fields(failed), true});
+  }
+  return out;
+}
+
 Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modified,
                const std::string& entry_id) {
   Decision d;
   const std::string bus = keys.bus();
-  bool reply_ok = m.reply.empty() ||
-                  (m.reply.size() > keys.reply_prefix().size() && m.reply.starts_with(keys.reply_prefix()));
+  bool reply_ok = m.reply.empty() || reply_key_ok(keys, m.reply);
   if (!reply_ok) {
     d.writes.push_back(dead_letter(keys, raw, bus, entry_id,
                                    "reply key '" + m.reply.substr(0, 100) + "' is not under '" +

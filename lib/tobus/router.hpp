@@ -25,6 +25,11 @@ Write dead_letter(const Keys& keys, const Fields& raw, const std::string& stream
                   const std::string& entry_id, const std::string& reason,
                   const Failure* failure = nullptr);
 
+// A journey that ends here: the dead letter, and the failure for a waiting sender when the
+// message names a reply stream in the namespace. `m` may be null (an undecodable entry).
+std::vector<Write> give_up(const Keys& keys, const Message* m, const Fields& raw, const std::string& stream,
+                           const std::string& entry_id, const std::string& reason);
+
 // What the bus does with a message read from `NS:bus`. `raw` are the entry's fields (forwarded
 // unchanged when the message was not modified); `modified` says a hook changed the message.
 Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modified,

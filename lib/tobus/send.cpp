@@ -231,7 +231,20 @@ std::map<std::string, std::string> locate(Connection& c, const Keys& keys,
     }
   };
   scan(keys.bus(), true);
-  for (const auto& hop : route) scan(keys.inbox(hop), false);
+  // Hooks may reroute: look in every inbox, the route's first.
+  std::vector<std::string> inboxes;
+  for (const auto& hop : route) inboxes.push_back(keys.inbox(hop));
+  std::string cursor = "0";
+  do {
+    Reply r = c.command({"SCAN", cursor, "MATCH", keys.inbox("*"), "TYPE", "stream", "COUNT", "1000"});
+    if (!r.is_array() || r.size() < 2) break;
+    cursor = std::string(r[0].str());
+    for (std::size_t i = 0; i < r[1].size() && inboxes.size() < 1000; ++i) {
+      std::string key(r[1][i].str());
+      if (std::find(inboxes.begin(), inboxes.end(), key) == inboxes.end()) inboxes.push_back(key);
+    }
+  } while (cursor != "0");
+  for (const auto& inbox : inboxes) scan(inbox, false);
   std::map<std::string, std::string> out;
   for (const auto& [id, b] : best) out[id] = b.second;
   return out;
@@ -392,7 +405,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
       }
       auto it = where.find(id);
       spdlog::error("message {} not done within {}: it waits at {}", id, format_duration(o.timeout),
-                    it == where.end() ? std::string("no stream (in transit)") : it->second);
+                    it == where.end() ? std::string("no stream it could find (in transit?)") : it->second);
     }
     rc = exit_code::timeout;
   }
