@@ -58,7 +58,12 @@ class Router {
       } catch (const RedisError& e) {
         if (signals::stop_count() > 0) break;
         spdlog::warn("{}, reconnecting", e.what());
-        connect(reconnect_budget);
+        try {
+          connect(reconnect_budget);
+        } catch (const RedisError&) {
+          if (signals::stop_count() > 0) break;
+          throw;
+        }
         recover = true;
       }
     }

@@ -132,7 +132,13 @@ int Program::run(int argc, char** argv, const std::function<int()>& job) {
   } catch (const CLI::Success&) {
     return exit_code::ok;
   } catch (const CLI::ParseError& e) {
-    std::cerr << name_ << ": error: " << e.what() << "\nTry '" << name_ << " --help'.\n";
+    // CLI11 checks required options before leftovers; a stray option is the likelier mistake.
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && !app_.remaining().empty()) {
+      auto rest = app_.remaining();
+      what = "unexpected argument '" + rest.front() + "'";
+    }
+    std::cerr << name_ << ": error: " << what << "\nTry '" << name_ << " --help'.\n";
     return exit_code::usage;
   }
   setup_logging(name_, common_);

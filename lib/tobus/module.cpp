@@ -107,9 +107,15 @@ class Worker {
       try {
         step(stopping);
       } catch (const RedisError& e) {
-        if (signals::stop_count() > 0 && running() == 0) break;
+        // Stopping without Redis: what is in flight stays pending and is redelivered.
+        if (signals::stop_count() > 0) break;
         spdlog::warn("{}, reconnecting", e.what());
-        reconnect();
+        try {
+          reconnect();
+        } catch (const RedisError&) {
+          if (signals::stop_count() > 0) break;
+          throw;
+        }
       }
     }
     try {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "tobus/error.hpp"
+#include "tobus/signals.hpp"
 
 namespace tobus {
 
@@ -159,7 +160,11 @@ Connection connect_with_retry(const RedisAddress& address, std::chrono::millisec
     } catch (const RedisError&) {
       if (clock::now() + wait > deadline) throw;
     }
-    std::this_thread::sleep_for(wait);
+    // Sleep in small steps: a stop signal ends the retrying at once.
+    for (auto slept = std::chrono::milliseconds(0); slept < wait; slept += std::chrono::milliseconds(50)) {
+      if (signals::stop_count() > 0) throw RedisError("stopped while reconnecting to '" + address.display() + "'");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     wait = std::min(wait * 2, std::chrono::milliseconds(2000));
   }
 }
