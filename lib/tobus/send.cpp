@@ -306,32 +306,40 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
   }
   const std::string bus = keys.bus();
   const std::string route = join_route(o.route);
-  const std::string created = std::to_string(now_ms());
+  std::string created = std::to_string(now_ms());
 
   // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
   // harmless: a waiting sender prints each result once).
+  // One XADD shape for every message: only the id and the payload change.
+  std::vector<std::string> header_names;
+  for (const auto& [k, v] : o.headers) header_names.push_back("h:" + k);
+  Args xadd{"XADD", bus, "*", "v", protocol_version, "route", route, "from", "send", "created", created};
+  const std::size_t created_at = xadd.size() - 1;
+  if (!reply_key.empty()) {
+    xadd.push_back("reply");
+    xadd.push_back(reply_key);
+  }
+  for (std::size_t h = 0; h < o.headers.size(); ++h) {
+    xadd.push_back(header_names[h]);
+    xadd.push_back(o.headers[h].second);
+  }
+  xadd.push_back("id");
+  const std::size_t id_at = xadd.size();
+  xadd.push_back({});
+  xadd.push_back("payload");
+  xadd.push_back({});
+
   auto send_batch = [&](const std::vector<std::string>& payloads, const std::vector<std::string>& ids) {
+    created = std::to_string(now_ms());
+    xadd[created_at] = created;
     for (const auto& id : ids)
       if (waiter) waiter->add(id);
     for (;;) {
       try {
         for (std::size_t i = 0; i < payloads.size(); ++i) {
-          Args args{"XADD", bus, "*", "v", protocol_version, "id", ids[i], "route", route, "from", "send",
-                    "created", created};
-          if (!reply_key.empty()) {
-            args.push_back("reply");
-            args.push_back(reply_key);
-          }
-          std::vector<std::string> header_names;
-          header_names.reserve(o.headers.size());
-          for (const auto& [k, v] : o.headers) header_names.push_back("h:" + k);
-          for (std::size_t h = 0; h < o.headers.size(); ++h) {
-            args.push_back(header_names[h]);
-            args.push_back(o.headers[h].second);
-          }
-          args.push_back("payload");
-          args.push_back(payloads[i]);
-          conn.append(args);
+          xadd[id_at] = ids[i];
+          xadd.back() = payloads[i];
+          conn.append(xadd);
         }
         for (std::size_t i = 0; i < payloads.size(); ++i) {
           Reply r = conn.read_reply();
