@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   program.add_duration("--claim-after", options.claim_after,
                        "Take over entries a dead consumer left pending this long");
+  program.add_duration("--retain", options.retain,
+                       "Keep delivered entries this long as history for tobus-watch (0: none)");
 
   return program.run(argc, argv, [&] {
     tobus::signals::install();

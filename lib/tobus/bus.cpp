@@ -80,8 +80,8 @@ class Router {
   void maintain() {
     next_maintenance_ = Clock::now() + maintenance_every;
     handle(consumer_.reclaim(conn_, options_.claim_after, options_.batch));
-    trim_acknowledged(conn_, keys_.bus(), Keys::bus_group);
-    for (const auto& inbox : known_inboxes_) trim_acknowledged(conn_, inbox, Keys::module_group);
+    trim_acknowledged(conn_, keys_.bus(), Keys::bus_group, options_.retain);
+    for (const auto& inbox : known_inboxes_) trim_acknowledged(conn_, inbox, Keys::module_group, options_.retain);
     registry_.flush(conn_);
   }
 

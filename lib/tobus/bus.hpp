@@ -25,6 +25,7 @@ struct BusOptions {
   int batch = 256;
   Millis claim_after{15'000};
   Millis reply_ttl{3'600'000};
+  Millis retain{300'000};  // acknowledged history kept on the bus and inboxes, for tobus-watch
   BusHooks hooks;
 };
 

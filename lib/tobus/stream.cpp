@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <unordered_map>
@@ -110,7 +111,19 @@ std::string next_id(std::string_view id) {
 
 }  // namespace
 
-void trim_acknowledged(Connection& c, std::string_view stream, std::string_view group) {
+bool id_less(std::string_view a, std::string_view b) {
+  auto parts = [](std::string_view id) {
+    unsigned long long ms = 0, seq = 0;
+    auto dash = id.find('-');
+    std::from_chars(id.data(), id.data() + std::min(dash, id.size()), ms);
+    if (dash != std::string_view::npos) std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+    return std::pair(ms, seq);
+  };
+  return parts(a) < parts(b);
+}
+
+void trim_acknowledged(Connection& c, std::string_view stream, std::string_view group,
+                       std::chrono::milliseconds retain) {
   // Everything at or below last-delivered-id and below the oldest pending entry was acknowledged.
   // Read last-delivered first: deliveries after it only add pending entries above it.
   Reply groups = c.command({"XINFO", "GROUPS", stream});
@@ -136,6 +149,10 @@ void trim_acknowledged(Connection& c, std::string_view stream, std::string_view 
   Reply pending = c.command({"XPENDING", stream, group});
   if (!pending.is_array() || pending.size() < 2) return;
   std::string minid = pending[0].integer() > 0 ? std::string(pending[1].str()) : next_id(last);
+  if (retain.count() > 0) {
+    std::string oldest_kept = std::to_string(std::max<long long>(0, now_ms() - retain.count())) + "-0";
+    if (id_less(oldest_kept, minid)) minid = oldest_kept;
+  }
   c.command({"XTRIM", stream, "MINID", minid});
 }
 

@@ -56,8 +56,13 @@ class GroupConsumer {
   std::string claim_cursor_ = "0-0";
 };
 
-// Trims `stream` below the oldest entry `group` has not acknowledged (XTRIM MINID).
-void trim_acknowledged(Connection& c, std::string_view stream, std::string_view group);
+// Trims `stream` below the oldest entry `group` has not acknowledged (XTRIM MINID), keeping
+// acknowledged entries younger than `retain` as history (for tobus-watch).
+void trim_acknowledged(Connection& c, std::string_view stream, std::string_view group,
+                       std::chrono::milliseconds retain = std::chrono::milliseconds(0));
+
+// Stream ids compared as ids ("9-1" < "10-0"); malformed ones count as 0-0.
+bool id_less(std::string_view a, std::string_view b);
 
 // Waits for the reply to what was sent on `c`. While waiting, a stop signal (SIGINT/SIGTERM)
 // unblocks the server-side wait with CLIENT UNBLOCK from a second connection, so a blocking read

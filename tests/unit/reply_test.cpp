@@ -51,3 +51,10 @@ TEST_CASE("views over errors, nil and integers") {
   CHECK(i.integer() == 42);
   CHECK(i.str().empty());
 }
+
+TEST_CASE("stream ids compare as ids, not as text") {
+  CHECK(id_less("9-1", "10-0"));
+  CHECK(id_less("10-1", "10-2"));
+  CHECK(!id_less("10-2", "10-2"));
+  CHECK(!id_less("11-0", "10-99"));
+}
