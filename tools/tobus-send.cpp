@@ -10,22 +10,38 @@ int main(int argc, char** argv) {
   tobus::SendOptions o;
   std::string route, id;
   std::vector<std::string> headers;
-  bool null = false, whole = false;
-  app.add_option("-t,--to", route, "Route: comma-separated module names")->type_name("ROUTE")->required();
+  bool null = false, whole = false, json = false;
+  app.add_option("-t,--to", route, "Route: comma-separated module names (required unless --json records carry one)")
+      ->type_name("ROUTE");
   app.add_option("-m,--message", o.messages, "A payload (repeatable); without it, stdin is read")
       ->type_name("TEXT");
   auto* null_opt = app.add_flag("-0,--null", null, "Payloads on stdin are NUL-delimited");
-  app.add_flag("-s,--whole", whole, "All of stdin is one payload")->excludes(null_opt);
+  auto* whole_opt = app.add_flag("-s,--whole", whole, "All of stdin is one payload")->excludes(null_opt);
+  app.add_flag("--json", json,
+               "Stdin holds JSON envelopes, one per line (tobus-watch --json); results print as JSON lines")
+      ->excludes(null_opt)
+      ->excludes(whole_opt);
   app.add_option("-H,--header", headers, "A header KEY=VALUE (repeatable)")->type_name("KEY=VALUE");
   app.add_option("--id", id, "Message id (several messages: ID.1, ID.2, ...)")->type_name("ID");
   auto* wait_opt = app.add_flag("-w,--wait", o.wait, "Wait for each result and print it, in input order");
   program.add_duration("--timeout", o.timeout, "With --wait: give up on a message after this long");
   app.add_flag("--print-id", o.print_id, "Print each message id (without --wait)")->excludes(wait_opt);
+  bool progress = false, no_progress = false;
+  auto* progress_opt =
+      app.add_flag("--progress", progress, "Show a progress line on stderr even when it is not a terminal");
+  app.add_flag("--no-progress", no_progress, "Never show the progress line")->excludes(progress_opt);
 
   return program.run(argc, argv, [&] {
     tobus::signals::ignore_sigpipe();
-    o.route = tobus::parse_route(route);
-    o.framing = null ? tobus::Framing::null : whole ? tobus::Framing::whole : tobus::Framing::lines;
+    if (route.empty() && !json) throw tobus::Error(tobus::ErrorKind::usage, "--to is required");
+    if (!route.empty()) o.route = tobus::parse_route(route);
+    if (json && !o.messages.empty())
+      throw tobus::Error(tobus::ErrorKind::usage, "--json reads stdin: it excludes --message");
+    o.framing = json ? tobus::Framing::json
+                : null ? tobus::Framing::null
+                : whole ? tobus::Framing::whole
+                        : tobus::Framing::lines;
+    o.progress = progress ? tobus::Progress::always : no_progress ? tobus::Progress::never : tobus::Progress::automatic;
     for (const auto& h : headers) {
       auto eq = h.find('=');
       std::string key = h.substr(0, eq);

@@ -198,7 +198,9 @@ std::optional<Message> message_from_json(std::string_view line, std::string& err
   rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError()) {
-    error = std::string("not JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) + " at offset " +
+    std::string why = rapidjson::GetParseError_En(d.GetParseError());
+    if (!why.empty() && why.back() == '.') why.pop_back();
+    error = "not JSON: " + why + " at offset " +
             std::to_string(d.GetErrorOffset());
     return std::nullopt;
   }

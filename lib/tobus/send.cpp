@@ -2,9 +2,11 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +17,7 @@
 #include <unordered_map>
 
 #include "tobus/error.hpp"
+#include "tobus/json.hpp"
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/stream.hpp"
@@ -45,9 +48,79 @@ std::string_view delimiter(Framing f) {
     case Framing::lines: return "\n";
     case Framing::null: return std::string_view("\0", 1);
     case Framing::whole: return "";
+    case Framing::json: return "\n";
   }
   return "\n";
 }
+
+// The progress line on stderr: count, rate, and with --wait done, failed and in flight; with a
+// known input size a percentage and an ETA. Redrawn in place four times a second.
+class ProgressLine {
+ public:
+  ProgressLine(Progress mode, std::size_t total_bytes, bool waiting)
+      : total_(total_bytes), waiting_(waiting), start_(Clock::now()) {
+    bool tty = isatty(STDERR_FILENO) == 1;
+    enabled_ = mode == Progress::always || (mode == Progress::automatic && tty);
+    redraw_ = tty;
+    if (enabled_) thread_ = std::thread([this, mode] { loop(mode == Progress::always); });
+  }
+  ~ProgressLine() { finish(); }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+
+  std::atomic<std::size_t> sent{0}, done{0}, failed{0}, bytes{0};
+
+  void finish() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (drawn_) draw(true);
+  }
+
+ private:
+  void loop(bool at_once) {
+    std::unique_lock lock(mu_);
+    // Short sends stay quiet: the line appears once a send has taken a second.
+    if (!at_once && cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) return;
+    while (!stop_) {
+      draw(false);
+      cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; });
+    }
+  }
+
+  void draw(bool last) {
+    drawn_ = true;
+    double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::size_t n = sent.load();
+    std::string line = "sent " + std::to_string(n) + " (" + std::to_string(static_cast<long long>(secs > 0 ? n / secs : 0)) + "/s)";
+    if (waiting_) {
+      std::size_t d = done.load(), f = failed.load();
+      line += "  done " + std::to_string(d) + "  failed " + std::to_string(f) + "  in flight " +
+              std::to_string(n >= d + f ? n - d - f : 0);
+    }
+    if (total_ > 0) {
+      double frac = std::min(1.0, static_cast<double>(bytes.load()) / static_cast<double>(total_));
+      line += "  " + std::to_string(static_cast<int>(frac * 100)) + "%";
+      if (frac > 0.01 && frac < 1.0 && !last)
+        line += "  ETA " + format_duration(Millis(static_cast<long long>(secs * (1 - frac) / frac) * 1000));
+    }
+    std::string out = redraw_ ? "\r\033[K" + line : line + "\n";
+    if (last && redraw_) out += "\n";
+    [[maybe_unused]] auto w = write(STDERR_FILENO, out.data(), out.size());
+  }
+
+  std::size_t total_;
+  bool waiting_;
+  Clock::time_point start_;
+  bool enabled_ = false, redraw_ = false, drawn_ = false, stop_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
 
 struct Slot {
   std::string id;
@@ -59,9 +132,9 @@ struct Slot {
 // The results side of --wait: a thread reads the reply stream and prints in input order.
 class Waiter {
  public:
-  Waiter(Connection conn, std::string key, int out_fd, Framing framing, Millis timeout)
+  Waiter(Connection conn, std::string key, int out_fd, Framing framing, Millis timeout, ProgressLine& progress)
       : conn_(std::move(conn)), key_(std::move(key)), out_fd_(out_fd), delim_(delimiter(framing)),
-        timeout_(timeout) {}
+        json_(framing == Framing::json), timeout_(timeout), progress_(progress) {}
 
   void add(const std::string& id) {
     std::lock_guard lock(mu_);
@@ -151,10 +224,25 @@ class Waiter {
     if (status == "done") {
       s.state = Slot::State::done;
       if (payload) s.payload = std::move(*payload);
+      if (json_) s.payload = JsonObject().add("id", id).add("status", "done").add_payload(s.payload).str();
+      ++progress_.done;
       return;
     }
     s.state = Slot::State::failed;
     ++failed_;
+    ++progress_.failed;
+    if (json_) {
+      // Under --json a failure is a record too (and still a line on stderr).
+      s.state = Slot::State::done;
+      s.payload = JsonObject()
+                      .add("id", id)
+                      .add("status", "failed")
+                      .add("hop", hop)
+                      .add("rc", rc)
+                      .add("error", error)
+                      .add("stderr", stderr_tail)
+                      .str();
+    }
     // The handler's last stderr line says most; the reason stands in when it wrote none.
     auto end = stderr_tail.find_last_not_of('\n');
     std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
@@ -185,7 +273,9 @@ class Waiter {
   std::string key_;
   int out_fd_;
   std::string_view delim_;
+  bool json_;
   Millis timeout_;
+  ProgressLine& progress_;
   std::mutex mu_;
   std::vector<Slot> slots_;
   std::unordered_map<std::string, std::size_t> index_;
@@ -290,26 +380,33 @@ bool PayloadReader::next(std::vector<std::string>& out) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw Error(ErrorKind::bad_input, std::string("cannot read stdin: ") + std::strerror(errno));
     if (n == 0) eof_ = true;
-    else buf_.append(chunk, static_cast<std::size_t>(n));
+    else {
+      buf_.append(chunk, static_cast<std::size_t>(n));
+      bytes_read_ += static_cast<std::size_t>(n);
+    }
   }
 }
 
 int send_messages(const RedisAddress& address, const Keys& keys, const SendOptions& o, int in_fd, int out_fd) {
   Connection conn = connect_with_retry(address, std::chrono::milliseconds(0));
+  // With a regular file on stdin the progress line knows the size: a percentage and an ETA.
+  struct stat st {};
+  std::size_t total = o.messages.empty() && fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode)
+                          ? static_cast<std::size_t>(st.st_size)
+                          : 0;
+  ProgressLine progress(o.progress, total, o.wait);
   std::string reply_key;
   std::unique_ptr<Waiter> waiter;
   if (o.wait) {
     reply_key = keys.reply(new_consumer_name());
     waiter = std::make_unique<Waiter>(connect_with_retry(address, std::chrono::milliseconds(0)),
-                                      reply_key, out_fd, o.framing, o.timeout);
+                                      reply_key, out_fd, o.framing, o.timeout, progress);
     waiter->start();
   }
   const std::string bus = keys.bus();
   const std::string route = join_route(o.route);
   std::string created = std::to_string(now_ms());
 
-  // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
-  // harmless: a waiting sender prints each result once).
   // One XADD shape for every message: only the id and the payload change.
   std::vector<std::string> header_names;
   for (const auto& [k, v] : o.headers) header_names.push_back("h:" + k);
@@ -329,19 +426,32 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
   xadd.push_back("payload");
   xadd.push_back({});
 
-  auto send_batch = [&](const std::vector<std::string>& payloads, const std::vector<std::string>& ids) {
+  // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
+  // harmless: a waiting sender prints each result once). `envelopes` (from --json) carry their
+  // own route and headers; otherwise `payloads` go in the shape above.
+  auto send_batch = [&](const std::vector<std::string>& payloads, const std::vector<std::string>& ids,
+                        const std::vector<Fields>* envelopes = nullptr) {
     created = std::to_string(now_ms());
     xadd[created_at] = created;
     for (const auto& id : ids)
       if (waiter) waiter->add(id);
     for (;;) {
       try {
-        for (std::size_t i = 0; i < payloads.size(); ++i) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          if (envelopes) {
+            Args args{"XADD", bus, "*"};
+            for (const auto& [k, v] : (*envelopes)[i]) {
+              args.push_back(k);
+              args.push_back(v);
+            }
+            conn.append(args);
+            continue;
+          }
           xadd[id_at] = ids[i];
           xadd.back() = payloads[i];
           conn.append(xadd);
         }
-        for (std::size_t i = 0; i < payloads.size(); ++i) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
           Reply r = conn.read_reply();
           if (r.is_error()) throw Error(ErrorKind::failed, "cannot send to '" + bus + "': " + std::string(r.str()));
         }
@@ -351,6 +461,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
         conn = connect_with_retry(address, reconnect_budget);
       }
     }
+    progress.sent += ids.size();
     if (o.print_id) {
       std::string out;
       for (const auto& id : ids) out += id + "\n";
@@ -364,8 +475,52 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     return ids;
   };
 
+  // --json: each line an envelope; its route and id win, --to and -H fill in.
+  std::size_t line_no = 0;
+  std::string bad_input;
+  auto send_envelopes = [&](std::vector<std::string>& lines) {
+    std::vector<Fields> envelopes;
+    std::vector<std::string> ids;
+    for (auto& line : lines) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      std::string error;
+      auto m = message_from_json(line, error);
+      if (m && m->route.empty()) {
+        m->route = o.route;
+        if (m->route.empty()) error = "no route (give one in the record or with --to)";
+      }
+      if (!m || m->route.empty()) {
+        bad_input = "stdin line " + std::to_string(line_no) + ": " + error;
+        break;
+      }
+      if (m->id.empty()) m->id = new_message_id();
+      m->from = "send";
+      m->created_ms = now_ms();
+      m->reply = reply_key;
+      m->rc = 0;
+      m->trail.clear();
+      for (const auto& h : o.headers) m->headers.push_back(h);
+      ids.push_back(m->id);
+      envelopes.push_back(encode(*m));
+    }
+    if (!ids.empty()) send_batch({}, ids, &envelopes);
+  };
+
   try {
-    if (!o.messages.empty() || !o.id.empty()) {
+    if (o.framing == Framing::json) {
+      PayloadReader reader(in_fd, Framing::lines);
+      std::vector<std::string> lines;
+      while (bad_input.empty() && reader.next(lines)) {
+        for (std::size_t i = 0; i < lines.size() && bad_input.empty(); i += max_pipeline) {
+          std::size_t n = std::min(max_pipeline, lines.size() - i);
+          std::vector<std::string> part(std::make_move_iterator(lines.begin() + static_cast<long>(i)),
+                                        std::make_move_iterator(lines.begin() + static_cast<long>(i + n)));
+          send_envelopes(part);
+        }
+        progress.bytes = reader.bytes_read();
+      }
+    } else if (!o.messages.empty() || !o.id.empty()) {
       // Known up front (an --id numbers its messages, so it needs the count).
       std::vector<std::string> payloads = o.messages;
       if (payloads.empty()) {
@@ -390,18 +545,24 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
                                         std::make_move_iterator(payloads.begin() + static_cast<long>(i + n)));
           send_batch(part, fresh_ids(n));
         }
+        progress.bytes = reader.bytes_read();
       }
     }
   } catch (...) {
-    if (waiter) {
-      waiter.reset();  // stops its thread
-    }
+    waiter.reset();  // stops its thread
     throw;
   }
-  if (!waiter) return exit_code::ok;
+  // What was sent before a bad line is on its way (and waited for); the bad line ends the input.
+  if (!bad_input.empty()) spdlog::error("{}", bad_input);
+  int input_rc = bad_input.empty() ? exit_code::ok : exit_code::bad_input;
+  if (!waiter) {
+    progress.finish();
+    return input_rc;
+  }
   waiter->input_done();
   waiter->join();
-  int rc = waiter->any_failed() ? exit_code::failed : exit_code::ok;
+  progress.finish();
+  int rc = input_rc != exit_code::ok ? input_rc : waiter->any_failed() ? exit_code::failed : exit_code::ok;
   if (waiter->timed_out()) {
     auto late = waiter->pending();
     auto where = locate(conn, keys, o.route, late);

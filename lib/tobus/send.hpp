@@ -12,7 +12,10 @@
 
 namespace tobus {
 
-enum class Framing { lines, null, whole };
+// json: one JSON envelope per line (what `tobus-watch --json` writes).
+enum class Framing { lines, null, whole, json };
+
+enum class Progress { automatic, always, never };
 
 struct SendOptions {
   std::vector<std::string> route;
@@ -23,6 +26,7 @@ struct SendOptions {
   bool wait = false;
   Millis timeout{30'000};
   bool print_id = false;
+  Progress progress = Progress::automatic;  // a progress line on stderr (automatic: on a terminal)
 };
 
 // Splits input into payloads as it arrives.
@@ -31,6 +35,7 @@ class PayloadReader {
   PayloadReader(int fd, Framing framing) : fd_(fd), framing_(framing) {}
   // Blocks until at least one payload is complete or the input ended; false at the end.
   bool next(std::vector<std::string>& out);
+  std::size_t bytes_read() const { return bytes_read_; }
 
  private:
   int fd_;
@@ -38,6 +43,7 @@ class PayloadReader {
   std::string buf_;
   bool eof_ = false;
   bool done_whole_ = false;
+  std::size_t bytes_read_ = 0;
 };
 
 // Sends, waits if asked, and returns the exit code: 0, 1 (a message failed) or 124 (timeout).
