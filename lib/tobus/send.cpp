@@ -238,7 +238,7 @@ class Waiter {
                       .add("id", id)
                       .add("status", "failed")
                       .add("hop", hop)
-                      .add("rc", rc)
+                      .add("rc", static_cast<std::int64_t>(std::strtoll(rc.c_str(), nullptr, 10)))
                       .add("error", error)
                       .add("stderr", stderr_tail)
                       .str();

@@ -44,7 +44,7 @@ assert_rc 2 "--json with -0"
 start_module boom -- sh -c 'echo kaput >&2; exit 3'
 printf '%s\n' '{"id":"f1","route":["boom"],"payload":"x"}' | run fail tobus-send --json --wait
 assert_rc 1 "a failed message under --json"
-assert_bytes "$RUN_OUT" '{"id":"f1","status":"failed","hop":"boom","rc":"3","error":"handler exited with 3","stderr":"kaput\\n"}\n' \
+assert_bytes "$RUN_OUT" '{"id":"f1","status":"failed","hop":"boom","rc":3,"error":"handler exited with 3","stderr":"kaput\\n"}\n' \
     "the failure record"
 assert_contains "kaput" "$(cat "$RUN_ERR")" "stderr names the handler's last line"
 pass
