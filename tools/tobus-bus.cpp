@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     if (!embedded) {
       // Without a URL: the embedded socket if a bus already runs there, then 127.0.0.1:6379.
       ::setenv("TOBUS_SOCKET", socket.c_str(), 1);
-      address = program.redis_address();
+      address = program.redis_address(false);
       if (!configured && !tobus::redis_answers(address)) embedded = true;
     }
     if (embedded) {

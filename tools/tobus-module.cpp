@@ -1,4 +1,8 @@
 // tobus-module: attaches a named module and runs its handler for each message.
+#include <cctype>
+#include <string>
+#include <vector>
+
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {
@@ -22,10 +26,59 @@ int main(int argc, char** argv) {
   program.add_duration("--timeout", timeout, "Kill a handler's process group after this long (0: never)");
   program.add_duration("--claim-after", options.claim_after,
                        "Take over entries a dead instance left pending this long");
+  app.add_option("--type", options.types, "Join TYPE: an @TYPE hop (or tobus-send --publish) copies messages here")
+      ->type_name("TYPE")
+      ->allow_extra_args(false);
+  int join = -1;
+  tobus::JoinOptions join_options;
+  std::string join_format = "lines", on_branch_fail = "fail";
+  auto* join_opt = app.add_option("--join", join,
+                                  "Run the handler once per group: the copies of a fan-out, or with N, N messages "
+                                  "sharing a --correlation id")
+                       ->expected(0, 1)
+                       ->default_str("0")
+                       ->type_name("N")
+                       ->check(CLI::Range(0, 100000));
+  app.add_option("--join-format", join_format, "How a group's payloads are combined: lines or json")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"lines", "json"}))
+      ->needs(join_opt)
+      ->capture_default_str();
+  program.add_duration("--join-timeout", join_options.timeout, "Give up waiting for a group's parts after this long")
+      ->needs(join_opt);
+  app.add_option("--on-branch-fail", on_branch_fail,
+                 "When a branch fails: fail the group, or ignore it and join what arrived")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"fail", "ignore"}))
+      ->needs(join_opt)
+      ->capture_default_str();
 
-  return program.run(argc, argv, [&] {
+  // `--join` takes an optional N. CLI11 would take a following `--` as that value: spell a bare
+  // --join as --join=0 before it parses.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> fixed;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    bool bare = args[i] == "--join" &&
+                (i + 1 == args.size() || args[i + 1].empty() || !std::isdigit(static_cast<unsigned char>(args[i + 1][0])));
+    if (bare) args[i] = "--join=0";
+    if (args[i] == "--") break;
+  }
+  for (auto& a : args) fixed.push_back(a.data());
+  fixed.push_back(nullptr);
+
+  return program.run(argc, fixed.data(), [&] {
     options.command = command;
     if (timeout.count() > 0) options.timeout = timeout;
+    for (const auto& t : options.types)
+      if (!tobus::valid_name(t))
+        throw tobus::Error(tobus::ErrorKind::usage, "bad --type '" + t + "': names are 1-64 of A-Z a-z 0-9 _ . -");
+    if (join >= 0) {
+      join_options.correlated = join;
+      join_options.format = join_format == "json" ? tobus::JoinFormat::json : tobus::JoinFormat::lines;
+      join_options.on_branch_fail =
+          on_branch_fail == "ignore" ? tobus::BranchFailPolicy::ignore : tobus::BranchFailPolicy::fail;
+      options.join = join_options;
+    }
     return tobus::run_module(program, options);
   });
 }

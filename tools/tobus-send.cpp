@@ -14,15 +14,21 @@ int main(int argc, char** argv) {
   app.add_option("-t,--to", route, "Route: comma-separated module names (required unless --json records carry one)")
       ->type_name("ROUTE");
   app.add_option("-m,--message", o.messages, "A payload (repeatable); without it, stdin is read")
-      ->type_name("TEXT");
+      ->type_name("TEXT")
+      ->allow_extra_args(false);
   auto* null_opt = app.add_flag("-0,--null", null, "Payloads on stdin are NUL-delimited");
   auto* whole_opt = app.add_flag("-s,--whole", whole, "All of stdin is one payload")->excludes(null_opt);
   app.add_flag("--json", json,
                "Stdin holds JSON envelopes, one per line (tobus-watch --json); results print as JSON lines")
       ->excludes(null_opt)
       ->excludes(whole_opt);
-  app.add_option("-H,--header", headers, "A header KEY=VALUE (repeatable)")->type_name("KEY=VALUE");
+  app.add_option("-H,--header", headers, "A header KEY=VALUE (repeatable)")->type_name("KEY=VALUE")->allow_extra_args(false);
   app.add_option("--id", id, "Message id (several messages: ID.1, ID.2, ...)")->type_name("ID");
+  std::string publish;
+  app.add_option("--publish", publish, "Copy each message to every module of TYPE (the route's first hop @TYPE)")
+      ->type_name("TYPE");
+  app.add_option("--correlation", o.correlation, "Correlation id: messages sharing one are joined by tobus-module --join N")
+      ->type_name("ID");
   auto* wait_opt = app.add_flag("-w,--wait", o.wait, "Wait for each result and print it, in input order");
   program.add_duration("--timeout", o.timeout, "With --wait: give up on a message after this long");
   app.add_flag("--print-id", o.print_id, "Print each message id (without --wait)")->excludes(wait_opt);
@@ -33,8 +39,12 @@ int main(int argc, char** argv) {
 
   return program.run(argc, argv, [&] {
     tobus::signals::ignore_sigpipe();
-    if (route.empty() && !json) throw tobus::Error(tobus::ErrorKind::usage, "--to is required");
+    if (route.empty() && publish.empty() && !json)
+      throw tobus::Error(tobus::ErrorKind::usage, "--to (or --publish) is required");
+    if (!publish.empty()) route = "@" + publish + (route.empty() ? "" : "," + route);
     if (!route.empty()) o.route = tobus::parse_route(route);
+    if (!o.correlation.empty() && !tobus::valid_message_id(o.correlation))
+      throw tobus::Error(tobus::ErrorKind::usage, "bad --correlation '" + o.correlation + "': 1-200 printable characters, no spaces");
     if (json && !o.messages.empty())
       throw tobus::Error(tobus::ErrorKind::usage, "--json reads stdin: it excludes --message");
     o.framing = json ? tobus::Framing::json

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "tobus/error.hpp"
@@ -115,12 +117,40 @@ class Router {
       }
       modified = true;
     }
-    p.writes = route(keys_, m, e.fields, modified, e.id).writes;
+    const std::vector<std::string>* members = nullptr;
+    if (!m.route.empty() && m.route.front().starts_with('@')) members = &type_members_[m.route.front().substr(1)];
+    p.writes = route(keys_, m, e.fields, modified, e.id, members).writes;
     return p;
+  }
+
+  // The members of every type an entry of the batch fans out to, in one round trip. The route's
+  // first hop is read from the raw fields: the entries are decoded later.
+  void load_types(const std::vector<Entry>& entries) {
+    type_members_.clear();
+    for (const auto& e : entries)
+      for (const auto& [k, v] : e.fields)
+        if (k == "route" && v.starts_with('@')) type_members_[v.substr(1, v.find(',') - 1)];
+    if (type_members_.empty()) return;
+    for (const auto& [type, members] : type_members_) conn_.append({"SMEMBERS", keys_.type(type)});
+    for (auto& [type, members] : type_members_) {
+      Reply r = conn_.read_reply();
+      for (std::size_t i = 0; i < r.size(); ++i) members.emplace_back(r[i].str());
+      std::sort(members.begin(), members.end());
+    }
   }
 
   // Appends the commands for `w`; returns how many replies they owe.
   int append_write(const Write& w) {
+    if (w.is_hash) {
+      Args args{"HSET", w.key};
+      for (const auto& [k, v] : w.fields) {
+        args.push_back(k);
+        args.push_back(v);
+      }
+      conn_.append(args);
+      conn_.append({"PEXPIRE", w.key, std::to_string(w.ttl_ms)});
+      return 2;
+    }
     int replies = 0;
     if (w.key.starts_with(keys_.inbox("")) && !known_inboxes_.contains(w.key)) {
       // Created at 0 so a module that attaches later still gets everything.
@@ -159,6 +189,7 @@ class Router {
 
   void handle(std::vector<Entry> entries) {
     if (entries.empty()) return;
+    load_types(entries);
     std::vector<Plan> plans;
     plans.reserve(entries.size());
     for (const auto& e : entries) plans.push_back(plan(e));
@@ -203,6 +234,7 @@ class Router {
   Connection conn_;
   long long client_id_;
   std::set<std::string> known_inboxes_;
+  std::map<std::string, std::vector<std::string>> type_members_;  // of the batch being routed
   Clock::time_point next_maintenance_{};
 };
 

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "tobus/error.hpp"
 #include "tobus/message.hpp"
@@ -43,7 +45,9 @@ void print_options(const CLI::App& app) {
     std::string names;
     for (const auto& s : opt->get_snames()) names += (names.empty() ? "-" : ",-") + s;
     for (const auto& l : opt->get_lnames()) names += (names.empty() ? "--" : ",--") + l;
+    // The type name without the validators CLI11 appends ("N:INT in [1 - 4096]" → "N").
     std::string value = opt->get_type_size() == 0 ? "" : opt->get_type_name();
+    value = value.substr(0, value.find(':'));
     std::cout << names << '\t' << value << '\t' << opt->get_description() << '\n';
   }
 }
@@ -108,13 +112,22 @@ CLI::Option* Program::add_duration(const std::string& names, Millis& target, con
   return opt;
 }
 
-RedisAddress Program::redis_address() const {
+RedisAddress Program::redis_address(bool wait_for_bus) const {
   if (!common_.redis.empty()) return parse_redis_url(common_.redis);
   RedisAddress embedded;
   embedded.kind = RedisAddress::Kind::unix_socket;
   embedded.path = default_socket_path();
-  if (access(embedded.path.c_str(), F_OK) == 0 && redis_answers(embedded)) return embedded;
-  return RedisAddress{};
+  RedisAddress fallback;
+  // `tobus-bus & tobus-module ...` pasted at once: the bus's embedded server needs a moment.
+  auto deadline = std::chrono::steady_clock::now() + (wait_for_bus ? std::chrono::seconds(5) : std::chrono::seconds(0));
+  for (;;) {
+    if (access(embedded.path.c_str(), F_OK) == 0 && redis_answers(embedded)) return embedded;
+    if (!wait_for_bus || redis_answers(fallback)) return fallback;
+    if (std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) return fallback;
+    spdlog::debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
+                  fallback.display());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 int Program::run(int argc, char** argv, const std::function<int()>& job) {

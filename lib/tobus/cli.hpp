@@ -35,8 +35,9 @@ class Program {
   int run(int argc, char** argv, const std::function<int()>& job);
 
   // Where Redis is: --redis, TOBUS_REDIS, the embedded bus's socket if it answers, else
-  // 127.0.0.1:6379. Connecting is the caller's business.
-  RedisAddress redis_address() const;
+  // 127.0.0.1:6379. Without a URL and with nothing answering, waits up to 5s for a bus that is
+  // starting (unless `wait_for_bus` is false). Connecting is the caller's business.
+  RedisAddress redis_address(bool wait_for_bus = true) const;
 
  private:
   std::string name_;

@@ -120,6 +120,13 @@ struct JsonObject::Impl {
   }
 };
 
+std::string json_string(std::string_view text) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 JsonObject::JsonObject() : impl_(std::make_unique<Impl>()) { impl_->writer.StartObject(); }
 JsonObject::~JsonObject() = default;
 JsonObject::JsonObject(JsonObject&&) noexcept = default;

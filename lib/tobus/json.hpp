@@ -19,6 +19,9 @@ bool is_utf8(std::string_view s);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
+// A JSON string literal for `text` (which should be UTF-8), quotes included.
+std::string json_string(std::string_view text);
+
 // Builds one JSON object; keys appear in the order they were added.
 class JsonObject {
  public:

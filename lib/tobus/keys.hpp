@@ -17,6 +17,14 @@ class Keys {
   std::string reply_prefix() const { return ns_ + ":reply:"; }
   std::string modules() const { return ns_ + ":modules"; }
   std::string instances(std::string_view module) const { return ns_ + ":module:" + std::string(module); }
+  // The modules that joined type T (a set): the targets of an `@T` hop.
+  std::string type(std::string_view t) const { return ns_ + ":type:" + std::string(t); }
+  // A fan-out or correlation group's record: its failed branches, for the joins downstream.
+  std::string group(std::string_view g) const { return ns_ + ":group:" + std::string(g); }
+  // The parts a joining module collected for one group (a hash).
+  std::string join(std::string_view module, std::string_view g) const {
+    return ns_ + ":join:" + std::string(module) + ":" + std::string(g);
+  }
 
   static constexpr std::string_view bus_group = "bus";
   static constexpr std::string_view module_group = "module";

@@ -30,7 +30,7 @@ bool split_route(std::string_view text, std::vector<std::string>& out, std::stri
   for (;;) {
     auto comma = text.find(',', start);
     auto hop = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    if (!valid_name(hop)) {
+    if (!valid_hop(hop)) {
       bad = std::string(hop);
       return false;
     }
@@ -89,6 +89,10 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+bool valid_hop(std::string_view hop) {
+  return valid_name(hop) || (hop.size() > 1 && hop.front() == '@' && valid_name(hop.substr(1)));
+}
+
 bool valid_message_id(std::string_view id) {
   if (id.empty() || id.size() > max_id) return false;
   for (char c : id)
@@ -102,7 +106,7 @@ std::vector<std::string> parse_route(std::string_view text) {
   if (text.empty()) throw Error(ErrorKind::usage, "empty route");
   if (!split_route(text, route, bad))
     throw Error(ErrorKind::usage, "bad hop '" + bad + "' in route '" + std::string(text) +
-                                      "': names are 1-64 of A-Z a-z 0-9 _ . -");
+                                      "': hops are NAME or @TYPE, names 1-64 of A-Z a-z 0-9 _ . -");
   return route;
 }
 
@@ -117,6 +121,7 @@ std::string join_route(const std::vector<std::string>& route, std::size_t from) 
 
 std::optional<Message> decode(const Fields& fields, DecodeError& error) {
   Message m;
+  std::optional<Fanout> fan;
   bool have_v = false, have_id = false, have_route = false, have_payload = false;
   bool failed = false;
   Failure f;
@@ -165,6 +170,28 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error) {
       f.error = value;
     } else if (name == "stderr") {
       f.stderr_tail = value;
+    } else if (name == "fan") {
+      if (!fan) fan.emplace();
+      fan->group = value;
+    } else if (name == "fan.n") {
+      if (!fan) fan.emplace();
+      if (!to_int(value, fan->n) || fan->n < 1) return fail("bad 'fan.n'");
+    } else if (name == "fan.i") {
+      if (!fan) fan.emplace();
+      if (!to_int(value, fan->index) || fan->index < 0) return fail("bad 'fan.i'");
+    } else if (name == "corr") {
+      if (!valid_message_id(value)) return fail("bad correlation id");
+      m.correlation = value;
+    } else if (name == "also") {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        auto line = rest.substr(0, nl);
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        auto sp = line.find(' ');
+        if (sp == std::string_view::npos || !valid_message_id(line.substr(sp + 1))) return fail("bad 'also'");
+        m.also.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
+      }
     }
     // Unknown fields are ignored: a newer minor writer may add some.
   }
@@ -173,6 +200,10 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error) {
   if (!have_route) return fail("missing field 'route'");
   if (!have_payload) return fail("missing field 'payload'");
   if (failed) m.failure = std::move(f);
+  if (fan) {
+    if (fan->group.empty() || fan->n < 1 || fan->index >= fan->n) return fail("incomplete fan-out fields");
+    m.fan = std::move(fan);
+  }
   return m;
 }
 
@@ -188,6 +219,17 @@ Fields encode(const Message& m) {
   if (m.rc != 0 || m.failure) f.emplace_back("rc", std::to_string(m.failure ? m.failure->rc : m.rc));
   if (!m.trail.empty()) f.emplace_back("trail", format_trail(m.trail));
   for (const auto& [k, v] : m.headers) f.emplace_back(std::string(header_prefix) + k, v);
+  if (m.fan) {
+    f.emplace_back("fan", m.fan->group);
+    f.emplace_back("fan.n", std::to_string(m.fan->n));
+    f.emplace_back("fan.i", std::to_string(m.fan->index));
+  }
+  if (!m.correlation.empty()) f.emplace_back("corr", m.correlation);
+  if (!m.also.empty()) {
+    std::string also;
+    for (const auto& [reply, id] : m.also) also += (also.empty() ? "" : "\n") + reply + " " + id;
+    f.emplace_back("also", also);
+  }
   if (m.failure) {
     f.emplace_back("status", "failed");
     f.emplace_back("hop", m.failure->hop);

@@ -33,6 +33,14 @@ struct Failure {
   bool operator==(const Failure&) const = default;
 };
 
+// A copy made by a fan-out (`@TYPE` hop): which fan-out, how many copies, which one this is.
+struct Fanout {
+  std::string group;  // the bus entry id of the fan-out: unique in the namespace
+  int n = 0;
+  int index = 0;
+  bool operator==(const Fanout&) const = default;
+};
+
 struct Message {
   std::string id;
   std::vector<std::string> route;  // hops still to go
@@ -44,6 +52,10 @@ struct Message {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string payload;
   std::optional<Failure> failure;
+  std::optional<Fanout> fan;
+  std::string correlation;  // messages sent with one correlation id can be joined
+  // Further (reply stream, message id) pairs waiting for this result: a join's other senders.
+  std::vector<std::pair<std::string, std::string>> also;
   bool operator==(const Message&) const = default;
 };
 
@@ -59,7 +71,8 @@ Fields encode(const Message& m);
 // Route syntax: comma-separated hop names. Throws Error(usage) naming the bad hop.
 std::vector<std::string> parse_route(std::string_view text);
 std::string join_route(const std::vector<std::string>& route, std::size_t from = 0);
-bool valid_name(std::string_view name);       // a module or header name
+bool valid_name(std::string_view name);       // a module, type or header name
+bool valid_hop(std::string_view hop);         // NAME, or @TYPE (a fan-out to every module of TYPE)
 bool valid_message_id(std::string_view id);
 
 // A new message id: sortable by time, unique across processes and hosts.

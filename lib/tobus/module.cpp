@@ -56,6 +56,7 @@ struct Job {
   Clock::time_point retry_at = Clock::time_point::max();  // waiting for a retry
   bool timed_out = false;
   std::int64_t started_ms = 0;
+  std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
 };
 
 // A finished entry: what to write, and that its inbox entry can then be acknowledged.
@@ -76,6 +77,9 @@ class Worker {
         cmd_(connect_with_retry(address, milliseconds(0))),
         reader_(connect_with_retry(address, milliseconds(0))),
         reader_id_(client_id(reader_)) {
+    if (options_.join)
+      joiner_.emplace(keys_, options_.name, consumer_.consumer(), *options_.join,
+                      std::max(options_.claim_after, milliseconds(1000)));
     capacity_ = options_.command.empty() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
@@ -89,6 +93,7 @@ class Worker {
 
   void run() {
     ensure_group(cmd_, inbox_, Keys::module_group);
+    for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
     started_ms_ = now_ms();
     heartbeat();
     spdlog::info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
@@ -170,8 +175,15 @@ class Worker {
     if (now >= next_refresh_) {
       next_refresh_ = now + std::max(milliseconds(200), options_.claim_after / 3);
       std::vector<std::string> ids;
-      for (const auto& j : jobs_) ids.push_back(j.entry.id);
+      for (const auto& j : jobs_)
+        if (!j.group) ids.push_back(j.entry.id);
       consumer_.refresh(cmd_, ids);
+    }
+    if (joiner_ && now >= next_sweep_ && signals::stop_count() == 0) {
+      next_sweep_ = now + milliseconds(1000);
+      for (const auto& j : jobs_)
+        if (j.group) joiner_->refresh(cmd_, *j.group);
+      for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
     }
     if (now >= next_reclaim_ && signals::stop_count() == 0) {
       next_reclaim_ = now + std::max(milliseconds(200), options_.claim_after / 2);
@@ -203,6 +215,7 @@ class Worker {
     auto now = Clock::now();
     auto wake = now + milliseconds(1000);
     wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
+    if (joiner_) wake = std::min(wake, next_sweep_);
     for (auto& j : jobs_) {
       wake = std::min({wake, j.retry_at, j.deadline, j.kill_at, j.drain_until});
       if (!j.process) continue;
@@ -270,6 +283,11 @@ class Worker {
                                                 options_.name + "'")});
       return;
     }
+    if (joiner_ && joiner_->joins(*m)) {
+      // Stored as a part (its entry acknowledged with it); handled when its group is ready.
+      if (auto ready = joiner_->add(cmd_, inbox_, e, *m)) start_group(std::move(*ready));
+      return;
+    }
     Job j;
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
@@ -284,6 +302,19 @@ class Worker {
       return;
     }
     launch(job);
+  }
+
+  void start_group(ReadyGroup g) {
+    if (g.message.failure) {
+      spdlog::warn("{}: {}", g.message.id, g.message.failure->error);
+      joiner_->finish(cmd_, g, g.message);
+      return;
+    }
+    Job j;
+    j.message = g.message;
+    j.group = std::move(g);
+    jobs_.push_back(std::move(j));
+    launch(jobs_.back());
   }
 
   void launch(Job& job) {
@@ -304,6 +335,8 @@ class Worker {
     env.push_back("TOBUS_ROUTE=" + join_route(m.route, 1));
     env.push_back("TOBUS_ATTEMPT=" + std::to_string(job.attempt));
     for (const auto& [k, v] : m.headers) env.push_back(env_name(k) + "=" + v);
+    if (job.group)
+      for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
     try {
       job.process = std::make_unique<Process>(options_.command, env, m.payload);
     } catch (const Error& e) {
@@ -382,8 +415,15 @@ class Worker {
       m.rc = rc;
       m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
     }
-    complete(job.entry.id, Write{keys_.bus(), encode(m), false});
-    in_hand_.erase(job.entry.id);
+    if (job.group) {
+      // The result and the end of the group in one script: a crash before it leaves the group
+      // to be handled again, never half-done.
+      if (!completions_.empty()) write_completions();
+      joiner_->finish(cmd_, *job.group, m);
+    } else {
+      complete(job.entry.id, Write{keys_.bus(), encode(m), false});
+      in_hand_.erase(job.entry.id);
+    }
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
       if (&*it == &job) {
         jobs_.erase(it);
@@ -442,7 +482,8 @@ class Worker {
   std::unordered_set<std::string> in_hand_;
   std::vector<Completion> completions_;
   std::int64_t started_ms_ = 0;
-  Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{};
+  Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
+  std::optional<Joiner> joiner_;
 };
 
 }  // namespace

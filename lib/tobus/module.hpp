@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tobus/duration.hpp"
+#include "tobus/join.hpp"
 #include "tobus/keys.hpp"
 #include "tobus/message.hpp"
 #include "tobus/url.hpp"
@@ -40,6 +41,8 @@ struct ModuleOptions {
   std::optional<Millis> timeout;      // kill the command's process group after this long
   Millis claim_after{15'000};
   int batch = 256;                    // entries per read for in-process handlers
+  std::vector<std::string> types;     // joined types: `@TYPE` hops copy messages to this module
+  std::optional<JoinOptions> join;    // collect groups and handle each once
 };
 
 inline constexpr int rc_tempfail = 75;  // EX_TEMPFAIL

@@ -33,12 +33,20 @@ Fields result_fields(const Message& m) {
     f.emplace_back("status", "done");
     f.emplace_back("rc", std::to_string(m.rc));
   }
-  Message trail_only;
-  trail_only.trail = m.trail;
-  for (auto& [k, v] : encode(trail_only))
-    if (k == "trail") f.emplace_back(k, v);
+  // A copy of a fan-out says which: a waiting sender collects every copy's result.
+  Message extra;
+  extra.trail = m.trail;
+  extra.fan = m.fan;
+  for (auto& [k, v] : encode(extra))
+    if (k == "trail" || k.starts_with("fan")) f.emplace_back(k, v);
   f.emplace_back("payload", m.failure ? std::string() : m.payload);
   return f;
+}
+
+std::string group_of(const Message& m) {
+  if (m.fan) return m.fan->group;
+  if (!m.correlation.empty()) return "corr:" + m.correlation;
+  return {};
 }
 
 namespace {
@@ -58,8 +66,25 @@ std::vector<Write> give_up(const Keys& keys, const Message* m, const Fields& raw
   return out;
 }
 
+namespace {
+
+// The result for every sender waiting on `m`: its reply stream, and a join's other senders.
+void add_replies(const Keys& keys, const Message& m, Decision& d) {
+  Fields fields = result_fields(m);
+  if (!m.reply.empty()) d.writes.push_back({m.reply, fields, true});
+  for (const auto& [reply, id] : m.also) {
+    if (!reply_key_ok(keys, reply)) continue;
+    Fields f = fields;
+    for (auto& [k, v] : f)
+      if (k == "id") v = id;
+    d.writes.push_back({reply, std::move(f), true});
+  }
+}
+
+}  // namespace
+
 Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modified,
-               const std::string& entry_id) {
+               const std::string& entry_id, const std::vector<std::string>* members) {
   Decision d;
   const std::string bus = keys.bus();
   bool reply_ok = m.reply.empty() || reply_key_ok(keys, m.reply);
@@ -72,7 +97,27 @@ Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modif
   if (m.failure) {
     std::string reason = m.failure->error.empty() ? "failed at hop '" + m.failure->hop + "'" : m.failure->error;
     d.writes.push_back(dead_letter(keys, raw, bus, entry_id, reason, &*m.failure));
-    if (!m.reply.empty()) d.writes.push_back({m.reply, result_fields(m), true});
+    // A failed branch of a group: the join downstream counts it instead of waiting for it.
+    if (std::string g = group_of(m); !g.empty()) {
+      std::string branch = m.fan ? std::to_string(m.fan->index) : m.id;
+      d.writes.push_back({keys.group(g), {{"failed:" + branch, m.failure->hop + ": " + reason}}, false, true,
+                          group_record_ttl_ms});
+    }
+    add_replies(keys, m, d);
+    return d;
+  }
+  if (!m.route.empty() && m.route.front().starts_with('@')) {
+    // Fan-out: a copy into the inbox of every module of the type, each going on on its own.
+    if (!members || members->empty())
+      return Decision{give_up(keys, &m, raw, bus, entry_id, "no module of type '" + m.route.front().substr(1) + "'"), {}};
+    int n = static_cast<int>(members->size());
+    for (int i = 0; i < n; ++i) {
+      Message copy = m;
+      copy.route.front() = (*members)[static_cast<std::size_t>(i)];
+      copy.fan = Fanout{entry_id, n, i};
+      d.writes.push_back({keys.inbox(copy.route.front()), encode(copy), false});
+    }
+    d.next_hop = m.route.front();
     return d;
   }
   if (!m.route.empty()) {
@@ -80,7 +125,7 @@ Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modif
     d.writes.push_back({keys.inbox(d.next_hop), modified ? encode(m) : raw, false});
     return d;
   }
-  if (!m.reply.empty()) d.writes.push_back({m.reply, result_fields(m), true});
+  add_replies(keys, m, d);
   return d;
 }
 

@@ -126,7 +126,10 @@ struct Slot {
   std::string id;
   Clock::time_point sent;
   enum class State { pending, done, failed } state = State::pending;
-  std::string payload;
+  std::string output;  // the framed result(s) to print
+  // A fan-out without a join downstream: every copy's result, printed in copy order.
+  int copies_expected = 0;
+  std::map<int, std::string> copies;
 };
 
 // The results side of --wait: a thread reads the reply stream and prints in input order.
@@ -139,7 +142,10 @@ class Waiter {
   void add(const std::string& id) {
     std::lock_guard lock(mu_);
     index_.emplace(id, slots_.size());
-    slots_.push_back({id, Clock::now(), Slot::State::pending, {}});
+    Slot slot;
+    slot.id = id;
+    slot.sent = Clock::now();
+    slots_.push_back(std::move(slot));
   }
   void input_done() {
     std::lock_guard lock(mu_);
@@ -206,7 +212,7 @@ class Waiter {
   }
 
   void record(Fields& fields) {
-    std::string id, status, hop, rc, error, stderr_tail;
+    std::string id, status, hop, rc, error, stderr_tail, fan_n, fan_i;
     std::string* payload = nullptr;
     for (auto& [k, v] : fields) {
       if (k == "id") id = v;
@@ -216,38 +222,55 @@ class Waiter {
       else if (k == "rc") rc = v;
       else if (k == "error") error = v;
       else if (k == "stderr") stderr_tail = v;
+      else if (k == "fan.n") fan_n = v;
+      else if (k == "fan.i") fan_i = v;
     }
     auto it = index_.find(id);
     if (it == index_.end()) return;
     Slot& s = slots_[it->second];
     if (s.state != Slot::State::pending) return;  // a hop ran twice: print once
-    if (status == "done") {
-      s.state = Slot::State::done;
-      if (payload) s.payload = std::move(*payload);
-      if (json_) s.payload = JsonObject().add("id", id).add("status", "done").add_payload(s.payload).str();
-      ++progress_.done;
-      return;
-    }
-    s.state = Slot::State::failed;
-    ++failed_;
-    ++progress_.failed;
-    if (json_) {
+    bool done = status == "done";
+    std::string frame;
+    if (done) {
+      std::string bytes = payload ? std::move(*payload) : std::string();
+      frame = json_ ? JsonObject().add("id", id).add("status", "done").add_payload(bytes).str() + "\n"
+                    : bytes + std::string(delim_);
+    } else {
+      ++failed_;
+      ++progress_.failed;
       // Under --json a failure is a record too (and still a line on stderr).
-      s.state = Slot::State::done;
-      s.payload = JsonObject()
-                      .add("id", id)
-                      .add("status", "failed")
-                      .add("hop", hop)
-                      .add("rc", static_cast<std::int64_t>(std::strtoll(rc.c_str(), nullptr, 10)))
-                      .add("error", error)
-                      .add("stderr", stderr_tail)
-                      .str();
+      if (json_)
+        frame = JsonObject()
+                    .add("id", id)
+                    .add("status", "failed")
+                    .add("hop", hop)
+                    .add("rc", static_cast<std::int64_t>(std::strtoll(rc.c_str(), nullptr, 10)))
+                    .add("error", error)
+                    .add("stderr", stderr_tail)
+                    .str() +
+                "\n";
+      // The handler's last stderr line says most; the reason stands in when it wrote none.
+      auto end = stderr_tail.find_last_not_of('\n');
+      std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
+      if (auto nl = last_line.rfind('\n'); nl != std::string::npos) last_line = last_line.substr(nl + 1);
+      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, last_line.empty() ? error : last_line);
     }
-    // The handler's last stderr line says most; the reason stands in when it wrote none.
-    auto end = stderr_tail.find_last_not_of('\n');
-    std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
-    if (auto nl = last_line.rfind('\n'); nl != std::string::npos) last_line = last_line.substr(nl + 1);
-    spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, last_line.empty() ? error : last_line);
+    int n = std::atoi(fan_n.c_str());
+    if (n > 1) {
+      // One copy of a fan-out: the message is done when every copy is.
+      s.copies_expected = n;
+      if (!s.copies.emplace(std::atoi(fan_i.c_str()), std::move(frame)).second) return;
+      if (static_cast<int>(s.copies.size()) < n) return;
+      for (auto& [i, f] : s.copies) s.output += f;
+      s.copies.clear();
+      s.state = Slot::State::done;
+    } else {
+      // A plain result, or a join's: it stands for the whole message.
+      s.copies.clear();
+      s.output = std::move(frame);
+      s.state = done ? Slot::State::done : Slot::State::failed;
+    }
+    if (done) ++progress_.done;
   }
 
   // Prints the results that are next in input order; `skip_pending` passes over the late ones.
@@ -256,11 +279,8 @@ class Waiter {
     for (; next_ < slots_.size(); ++next_) {
       Slot& s = slots_[next_];
       if (s.state == Slot::State::pending && !skip_pending) break;
-      if (s.state == Slot::State::done) {
-        out += s.payload;
-        out += delim_;
-        std::string().swap(s.payload);
-      }
+      out += s.output;
+      std::string().swap(s.output);
       if (out.size() > (1 << 20)) {
         write_all(out_fd_, out);
         out.clear();
@@ -420,6 +440,10 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     xadd.push_back(header_names[h]);
     xadd.push_back(o.headers[h].second);
   }
+  if (!o.correlation.empty()) {
+    xadd.push_back("corr");
+    xadd.push_back(o.correlation);
+  }
   xadd.push_back("id");
   const std::size_t id_at = xadd.size();
   xadd.push_back({});
@@ -501,6 +525,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
       m->rc = 0;
       m->trail.clear();
       for (const auto& h : o.headers) m->headers.push_back(h);
+      if (!o.correlation.empty()) m->correlation = o.correlation;
       ids.push_back(m->id);
       envelopes.push_back(encode(*m));
     }

@@ -23,6 +23,7 @@ struct SendOptions {
   std::vector<std::string> messages;  // from -m; empty: read `in_fd`
   Framing framing = Framing::lines;
   std::string id;  // empty: generated
+  std::string correlation;  // messages with one correlation id can be joined (tobus-module --join N)
   bool wait = false;
   Millis timeout{30'000};
   bool print_id = false;

@@ -1,0 +1,1273 @@
+#include "tobus/watch.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "tobus/error.hpp"
+#include "tobus/json.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/registry.hpp"
+
+namespace tobus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int read_count = 1000;                    // entries per stream per XREAD
+constexpr auto scan_every = std::chrono::seconds(3);  // looking for new inboxes
+constexpr auto reconnect_budget = std::chrono::seconds(30);
+constexpr std::int64_t live_heartbeat_ms = 15'000;  // an instance is live when it beat this recently
+constexpr std::size_t kept_durations = 10'000;      // per module, for the percentiles
+
+template <typename Int>
+bool to_int(std::string_view s, Int& out, int base = 10) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
+  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+}
+
+// The time part of a stream entry id.
+std::int64_t entry_ms(std::string_view id) {
+  std::int64_t ms = 0;
+  to_int(id.substr(0, id.find('-')), ms);
+  return ms;
+}
+
+const std::string* field(const Fields& fields, std::string_view name) {
+  for (const auto& [k, v] : fields)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+// End the process by SIGPIPE, as cat does when its reader has gone: quietly, status 128+13.
+[[noreturn]] void end_by_sigpipe() {
+  ::signal(SIGPIPE, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  raise(SIGPIPE);
+  std::_Exit(128 + SIGPIPE);
+}
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EPIPE) end_by_sigpipe();
+    if (n < 0) throw Error(ErrorKind::failed, std::string("cannot write to stdout: ") + std::strerror(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+bool colour_wanted(int fd) { return isatty(fd) == 1 && std::getenv("NO_COLOR") == nullptr; }
+
+std::string_view colour_of(EventKind k) {
+  switch (k) {
+    case EventKind::sent: return "\x1b[34m";
+    case EventKind::routed: return "\x1b[36m";
+    case EventKind::handled: return "\x1b[32m";
+    case EventKind::failed: return "\x1b[31m";
+    case EventKind::dead: return "\x1b[1;31m";
+    case EventKind::delivered:
+    case EventKind::done: return "\x1b[1;32m";
+  }
+  return "";
+}
+constexpr std::string_view colour_reset = "\x1b[0m";
+
+std::string quoted(std::string_view text) { return "\"" + escape_bytes(text) + "\""; }
+
+// What an event adds to its id, as key=value words (the default line and the trace share them).
+std::string details(const Event& e) {
+  std::string out;
+  const Message& m = e.message;
+  auto rc = [&] {
+    if (e.rc) out += " rc=" + std::to_string(*e.rc);
+  };
+  switch (e.kind) {
+    case EventKind::sent:
+      out += " route=" + join_route(m.route);
+      break;
+    case EventKind::routed:
+      break;
+    case EventKind::handled:
+    case EventKind::failed:
+      rc();
+      if (e.duration_ms) out += " " + std::to_string(*e.duration_ms) + "ms";
+      if (e.attempts > 1 || (e.kind == EventKind::failed && e.attempts > 0))
+        out += " attempts=" + std::to_string(e.attempts);
+      if (e.kind == EventKind::failed) out += " error=" + quoted(e.error);
+      break;
+    case EventKind::dead:
+      rc();
+      out += " reason=" + quoted(e.error);
+      break;
+    case EventKind::delivered:
+    case EventKind::done:
+      rc();
+      break;
+  }
+  return out;
+}
+
+std::string payload_words(const Event& e, PayloadMode mode) {
+  switch (mode) {
+    case PayloadMode::none: return "";
+    case PayloadMode::preview: return " " + preview(e.message.payload);
+    case PayloadMode::full: return " " + quoted(e.message.payload);
+  }
+  return "";
+}
+
+// A tobus-send id (%011x ms, -, 6 hex, -, hex) tells when the message was made.
+std::optional<std::int64_t> generated_id_time(std::string_view id) {
+  auto hex = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+  };
+  if (id.size() < 20 || id[11] != '-' || id[18] != '-') return std::nullopt;
+  if (!hex(id.substr(0, 11)) || !hex(id.substr(12, 6)) || !hex(id.substr(19))) return std::nullopt;
+  std::int64_t ms = 0;
+  if (!to_int(id.substr(0, 11), ms, 16)) return std::nullopt;
+  return ms;
+}
+
+}  // namespace
+
+// --- events --------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::pair<EventKind, std::string_view> event_names[] = {
+    {EventKind::sent, "sent"},       {EventKind::routed, "routed"}, {EventKind::handled, "handled"},
+    {EventKind::failed, "failed"},   {EventKind::dead, "dead"},     {EventKind::delivered, "delivered"},
+    {EventKind::done, "done"},
+};
+}  // namespace
+
+std::string_view event_name(EventKind kind) {
+  for (const auto& [k, name] : event_names)
+    if (k == kind) return name;
+  return "?";
+}
+
+std::optional<EventKind> parse_event_name(std::string_view name) {
+  for (const auto& [k, n] : event_names)
+    if (n == name) return k;
+  return std::nullopt;
+}
+
+std::vector<Event> events_from_entry(const Keys& keys, std::string_view stream, const Entry& entry) {
+  std::vector<Event> out;
+  const std::string inbox_prefix = keys.inbox("");
+  const bool is_bus = stream == keys.bus();
+  const bool is_dead = stream == keys.dead();
+  const bool is_inbox = stream.size() > inbox_prefix.size() && stream.starts_with(inbox_prefix);
+  if (!is_bus && !is_dead && !is_inbox) return out;
+
+  Event e;
+  e.stream = std::string(stream);
+  e.entry = entry.id;
+  e.time_ms = entry_ms(entry.id);
+  DecodeError error;
+  auto decoded = decode(entry.fields, error);
+
+  if (is_dead) {
+    e.kind = EventKind::dead;
+    if (decoded) {
+      e.message = std::move(*decoded);
+    } else {
+      // What can be read of an entry that was dead-lettered for not decoding.
+      if (auto* id = field(entry.fields, "id"); id && valid_message_id(*id)) e.message.id = *id;
+      if (auto* p = field(entry.fields, "payload")) e.message.payload = *p;
+      if (auto* f = field(entry.fields, "from"); f && valid_name(*f)) e.message.from = *f;
+    }
+    const Message& m = e.message;
+    if (auto* v = field(entry.fields, "dead.reason")) e.error = *v;
+    if (auto* v = field(entry.fields, "dead.hop"); v && valid_name(*v)) e.module = *v;
+    if (auto* v = field(entry.fields, "dead.stderr")) e.stderr_tail = *v;
+    int n = 0;
+    if (auto* v = field(entry.fields, "dead.rc"); v && to_int(*v, n)) e.rc = n;
+    if (auto* v = field(entry.fields, "dead.attempts"); v && to_int(*v, n)) e.attempts = n;
+    if (e.module.empty()) {
+      // Dead-lettered by a module (undecodable, redelivered too often): the inbox says which.
+      auto* from = field(entry.fields, "dead.stream");
+      if (from && from->size() > inbox_prefix.size() && from->starts_with(inbox_prefix))
+        e.module = from->substr(inbox_prefix.size());
+    }
+    if (m.failure && !m.trail.empty() && m.trail.back().name == m.failure->hop)
+      e.duration_ms = m.trail.back().duration_ms;
+    if (e.rc) e.message.rc = *e.rc;
+    e.depth = 2 * static_cast<int>(m.trail.size()) + 1;
+    out.push_back(std::move(e));
+    return out;
+  }
+
+  if (!decoded) return out;  // its dead letter will be the event
+  e.message = std::move(*decoded);
+  const Message& m = e.message;
+
+  if (is_inbox) {
+    e.kind = EventKind::routed;
+    e.module = std::string(stream.substr(inbox_prefix.size()));
+    e.depth = 2 * static_cast<int>(m.trail.size()) + 1;
+    out.push_back(std::move(e));
+    return out;
+  }
+
+  // The bus: a new message, a hop's result or a hop's failure.
+  e.depth = 2 * static_cast<int>(m.trail.size());
+  int n = 0;
+  if (auto* v = field(entry.fields, "attempts"); v && to_int(*v, n)) e.attempts = n;
+  if (m.failure) {
+    e.kind = EventKind::failed;
+    e.module = m.failure->hop;
+    e.rc = m.failure->rc;
+    e.attempts = m.failure->attempts;
+    e.error = m.failure->error;
+    e.stderr_tail = m.failure->stderr_tail;
+    if (!m.trail.empty() && m.trail.back().name == m.failure->hop) e.duration_ms = m.trail.back().duration_ms;
+    out.push_back(std::move(e));
+    return out;
+  }
+  if (m.from.empty() || m.from == "send" || m.trail.empty()) {
+    e.kind = EventKind::sent;
+  } else {
+    e.kind = EventKind::handled;
+    e.module = m.from;
+    e.rc = m.rc;
+    if (m.trail.back().name == m.from) {
+      e.rc = m.trail.back().rc;
+      e.duration_ms = m.trail.back().duration_ms;
+    }
+  }
+  out.push_back(e);
+  if (m.route.empty()) {
+    // The bus ends the journey: a result for a waiting sender, or nothing. A reply key outside
+    // the namespace is dead-lettered instead, and that dead letter is the event.
+    const bool waited = !m.reply.empty();
+    bool reply_ok = m.reply.size() > keys.reply_prefix().size() && m.reply.starts_with(keys.reply_prefix());
+    if (!waited || reply_ok) {
+      Event end = std::move(e);
+      end.kind = waited ? EventKind::delivered : EventKind::done;
+      end.module.clear();
+      end.rc = end.message.rc;
+      end.duration_ms.reset();
+      end.attempts = 0;
+      out.push_back(std::move(end));
+    }
+  }
+  return out;
+}
+
+void sort_events(std::vector<Event>& events) {
+  // Entries of different streams written in one millisecond have unrelated sequence numbers; a
+  // message's trail length orders them instead (sent < routed < handled < routed ...).
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return std::pair(a.time_ms, a.depth) < std::pair(b.time_ms, b.depth);
+  });
+}
+
+// --- output pieces -------------------------------------------------------------------------------
+
+std::optional<PayloadMode> parse_payload_mode(std::string_view text) {
+  if (text == "none") return PayloadMode::none;
+  if (text == "preview") return PayloadMode::preview;
+  if (text == "full") return PayloadMode::full;
+  return std::nullopt;
+}
+
+std::string escape_bytes(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 2);
+  auto byte = [&](unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '\\': out += "\\\\"; break;
+        case '"': out += "\\\""; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) byte(c);
+          else out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    std::size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n && i + n <= s.size() && is_utf8(s.substr(i, n))) {
+      // C1 controls (U+0080 to U+009F) are not printable either.
+      bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+      if (!c1) {
+        out.append(s.substr(i, n));
+        i += n;
+        continue;
+      }
+      for (std::size_t k = 0; k < n; ++k) byte(static_cast<unsigned char>(s[i + k]));
+      i += n;
+      continue;
+    }
+    byte(c);
+    ++i;
+  }
+  return out;
+}
+
+namespace {
+// The first bytes of `payload` a preview shows: at most `limit`, not splitting a UTF-8 character
+// (backing up over at most three continuation bytes).
+std::string_view preview_part(std::string_view payload, std::size_t limit) {
+  if (payload.size() <= limit) return payload;
+  std::size_t cut = limit;
+  for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(payload[cut]) & 0xc0) == 0x80; ++k) --cut;
+  return payload.substr(0, cut == 0 ? limit : cut);
+}
+constexpr std::size_t json_preview_limit = 64;
+}  // namespace
+
+std::string preview(std::string_view payload, std::size_t limit) {
+  auto part = preview_part(payload, limit);
+  if (part.size() == payload.size()) return quoted(payload);
+  return quoted(part) + "... (" + std::to_string(payload.size()) + " bytes)";
+}
+
+std::optional<std::int64_t> percentile(std::vector<std::int64_t> values, double p) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  auto n = static_cast<double>(values.size());
+  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * n));
+  rank = std::clamp<std::size_t>(rank, 1, values.size());
+  return values[rank - 1];
+}
+
+std::string clock_time(std::int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Formatter::Formatter(std::string_view spec) {
+  static constexpr std::string_view tokens = "etTmirdapPhRfEXsS";
+  std::string literal;
+  auto flush = [&] {
+    if (!literal.empty()) pieces_.push_back({0, std::move(literal)});
+    literal.clear();
+  };
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    char c = spec[i];
+    if (c == '%') {
+      if (i + 1 == spec.size()) throw Error(ErrorKind::usage, "bad --format: it ends with a lone '%'");
+      char t = spec[++i];
+      if (t == '%') {
+        literal += '%';
+      } else if (tokens.find(t) != std::string_view::npos) {
+        flush();
+        pieces_.push_back({t, {}});
+      } else {
+        throw Error(ErrorKind::usage, std::string("bad --format token '%") + t + "'");
+      }
+    } else if (c == '\\') {
+      if (i + 1 == spec.size()) throw Error(ErrorKind::usage, "bad --format: it ends with a lone '\\'");
+      char t = spec[++i];
+      switch (t) {
+        case 'n': literal += '\n'; break;
+        case 'r': literal += '\r'; break;
+        case 't': literal += '\t'; break;
+        case '0': literal += '\0'; break;
+        case '\\': literal += '\\'; break;
+        default: throw Error(ErrorKind::usage, std::string("bad --format escape '\\") + t + "'");
+      }
+    } else {
+      literal += c;
+    }
+  }
+  flush();
+}
+
+std::string Formatter::format(const Event& e) const {
+  std::string out;
+  const Message& m = e.message;
+  for (const auto& p : pieces_) {
+    switch (p.token) {
+      case 0: out += p.text; break;
+      case 'e': out += event_name(e.kind); break;
+      case 't': out += std::to_string(e.time_ms); break;
+      case 'T': out += clock_time(e.time_ms); break;
+      case 'm': out += e.module; break;
+      case 'i': out += m.id; break;
+      case 'r': if (e.rc) out += std::to_string(*e.rc); break;
+      case 'd': if (e.duration_ms) out += std::to_string(*e.duration_ms); break;
+      case 'a': if (e.attempts) out += std::to_string(e.attempts); break;
+      case 'p': out += m.payload; break;
+      case 'P': out += preview(m.payload); break;
+      case 'h':
+        for (std::size_t i = 0; i < m.headers.size(); ++i) {
+          if (i) out += ',';
+          out += m.headers[i].first + "=" + m.headers[i].second;
+        }
+        break;
+      case 'R': out += join_route(m.route); break;
+      case 'f': out += m.from; break;
+      case 'E': out += e.error; break;
+      case 'X': out += e.stderr_tail; break;
+      case 's': out += e.entry; break;
+      case 'S': out += e.stream; break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+std::string format_line(const Event& e, PayloadMode payload, bool color) {
+  std::string line = clock_time(e.time_ms);
+  line += ' ';
+  std::string_view name = event_name(e.kind);
+  if (color) {
+    line += colour_of(e.kind);
+    line += name;
+    line += colour_reset;
+  } else {
+    line += name;
+  }
+  line.append(9 - std::min<std::size_t>(9, name.size()), ' ');
+  line += ' ';
+  line += e.module.empty() ? "-" : e.module;
+  line += ' ';
+  line += e.message.id.empty() ? "-" : e.message.id;
+  line += details(e);
+  line += payload_words(e, payload);
+  line += '\n';
+  return line;
+}
+
+std::string event_json(const Event& e, PayloadMode payload) {
+  JsonObject o;
+  o.add("event", event_name(e.kind)).add("time", e.time_ms).add("module", e.module);
+  o.add("stream", e.stream).add("entry", e.entry);
+  if (e.duration_ms) o.add("duration_ms", *e.duration_ms);
+  if (e.attempts) o.add("attempts", e.attempts);
+  if (!e.error.empty()) o.add("error", e.error);
+  if (!e.stderr_tail.empty()) o.add("stderr", e.stderr_tail);
+  if (payload == PayloadMode::full) return add_message(o, e.message).str();
+  // The envelope without the payload: add_message ends with it, so an empty one is cut off.
+  Message m = e.message;
+  m.payload.clear();
+  std::string json = add_message(o, m).str();
+  constexpr std::string_view empty_payload = ",\"payload\":\"\"}";
+  if (json.ends_with(empty_payload)) json.resize(json.size() - empty_payload.size());
+  else json.pop_back();
+  JsonObject tail;
+  tail.add("payload_size", static_cast<std::int64_t>(e.message.payload.size()));
+  if (payload == PayloadMode::preview)
+    tail.add("preview", escape_bytes(preview_part(e.message.payload, json_preview_limit)));
+  std::string rest = tail.str();
+  return json + "," + rest.substr(1);
+}
+
+// --- filters -------------------------------------------------------------------------------------
+
+bool WatchFilter::matches(const Event& e) const {
+  if (failed_only && e.kind != EventKind::failed && e.kind != EventKind::dead) return false;
+  if (!events.empty() && std::find(events.begin(), events.end(), e.kind) == events.end()) return false;
+  if (!modules.empty() && std::find(modules.begin(), modules.end(), e.module) == modules.end()) return false;
+  if (!id.empty() && e.message.id != id) return false;
+  for (const auto& [k, v] : headers) {
+    auto it = std::find_if(e.message.headers.begin(), e.message.headers.end(),
+                           [&](const auto& h) { return h.first == k; });
+    if (it == e.message.headers.end() || it->second != v) return false;
+  }
+  if (grep && !std::regex_search(e.message.payload, *grep)) return false;
+  return true;
+}
+
+// --- the journey of one message ------------------------------------------------------------------
+
+void Journey::add(const Event& e) {
+  switch (e.kind) {
+    case EventKind::routed:
+      nodes_.push_back({e.module, {e}, {}});
+      return;
+    case EventKind::handled:
+    case EventKind::failed: {
+      // The latest visit to this hop that has no result yet; a hop that ran twice, or whose
+      // routing is older than the history, gets a node of its own.
+      for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+        if (it->hop != e.module) continue;
+        bool has_result = std::any_of(it->events.begin(), it->events.end(), [](const Event& x) {
+          return x.kind == EventKind::handled || x.kind == EventKind::failed;
+        });
+        if (!has_result) {
+          it->events.push_back(e);
+          return;
+        }
+        break;
+      }
+      nodes_.push_back({e.module, {e}, {}});
+      return;
+    }
+    case EventKind::dead:
+    case EventKind::delivered:
+    case EventKind::done:
+      if (!end_) end_ = e.kind;
+      [[fallthrough]];
+    case EventKind::sent:
+      nodes_.push_back({{}, {e}, {}});
+      return;
+  }
+}
+
+namespace {
+
+std::int64_t first_time(const std::vector<TraceNode>& nodes) {
+  std::int64_t t = std::numeric_limits<std::int64_t>::max();
+  for (const auto& n : nodes) {
+    for (const auto& e : n.events) t = std::min(t, e.time_ms);
+    if (!n.children.empty()) t = std::min(t, first_time(n.children));
+  }
+  return t;
+}
+
+std::optional<std::int64_t> end_time(const std::vector<TraceNode>& nodes) {
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+    for (const auto& e : it->events)
+      if (e.kind == EventKind::dead || e.kind == EventKind::delivered || e.kind == EventKind::done)
+        return e.time_ms;
+  return std::nullopt;
+}
+
+bool has_failed(const std::vector<TraceNode>& nodes) {
+  for (const auto& n : nodes) {
+    for (const auto& e : n.events)
+      if (e.kind == EventKind::failed) return true;
+    if (has_failed(n.children)) return true;
+  }
+  return false;
+}
+
+void render(std::string& out, const std::vector<TraceNode>& nodes, int level, std::int64_t t0,
+            PayloadMode payload, bool failure_shown) {
+  for (const auto& n : nodes) {
+    int l = level;
+    if (!n.hop.empty()) {
+      out.append(2 * static_cast<std::size_t>(l), ' ');
+      out += "hop " + n.hop + "\n";
+      ++l;
+    }
+    for (const auto& e : n.events) {
+      out.append(2 * static_cast<std::size_t>(l), ' ');
+      out += event_name(e.kind);
+      out += " +" + std::to_string(e.time_ms - t0) + "ms";
+      out += details(e);
+      out += payload_words(e, payload);
+      out += '\n';
+      // The handler's last words, on the failure (or on the dead letter when that is all we have).
+      bool show = e.kind == EventKind::failed || (e.kind == EventKind::dead && !failure_shown);
+      if (show && !e.stderr_tail.empty()) {
+        std::string_view tail = e.stderr_tail;
+        while (!tail.empty() && tail.back() == '\n') tail.remove_suffix(1);
+        for (std::size_t start = 0; start <= tail.size();) {
+          auto nl = tail.find('\n', start);
+          auto line = tail.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+          out.append(2 * static_cast<std::size_t>(l + 1), ' ');
+          out += "| " + escape_bytes(line) + "\n";
+          if (nl == std::string_view::npos) break;
+          start = nl + 1;
+        }
+      }
+    }
+    render(out, n.children, l, t0, payload, failure_shown);
+  }
+}
+
+std::string nodes_json(const std::vector<TraceNode>& nodes, PayloadMode payload) {
+  std::string out = "[";
+  for (const auto& n : nodes) {
+    if (out.size() > 1) out += ',';
+    if (n.hop.empty() && n.children.empty() && n.events.size() == 1) {
+      out += event_json(n.events.front(), payload);
+      continue;
+    }
+    JsonObject o;
+    o.add("hop", n.hop);
+    std::string events = "[";
+    for (const auto& e : n.events) {
+      if (events.size() > 1) events += ',';
+      events += event_json(e, payload);
+    }
+    events += "]";
+    o.add_raw("events", events);
+    if (!n.children.empty()) o.add_raw("children", nodes_json(n.children, payload));
+    out += o.str();
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+std::string Journey::text(PayloadMode payload) const {
+  std::int64_t t0 = first_time(nodes_);
+  std::string out = id_ + ": ";
+  if (end_) out += std::string(event_name(*end_)) + " after " + std::to_string(*end_time(nodes_) - t0) + "ms";
+  else out += "in flight";
+  out += '\n';
+  render(out, nodes_, 1, t0, payload, has_failed(nodes_));
+  return out;
+}
+
+std::string Journey::json(PayloadMode payload) const {
+  JsonObject o;
+  o.add("id", id_);
+  if (end_) o.add("end", event_name(*end_));
+  else o.add_raw("end", "null");
+  if (!nodes_.empty()) {
+    std::int64_t t0 = first_time(nodes_);
+    o.add("time", t0);
+    if (end_) o.add("duration_ms", *end_time(nodes_) - t0);
+  }
+  o.add_raw("nodes", nodes_json(nodes_, payload));
+  return o.str() + "\n";
+}
+
+// --- reading the streams -------------------------------------------------------------------------
+
+namespace {
+
+// Every stream of the bus, read with plain XREAD from where it was last read: the bus, the dead
+// letters and every inbox, found from the routes on the bus and by SCAN every few seconds.
+class Tap {
+ public:
+  Tap(const RedisAddress& address, const Keys& keys, int out_fd)
+      : address_(address), keys_(keys), out_fd_(out_fd), conn_(connect_with_retry(address, Millis(0))) {}
+
+  Connection& conn() { return conn_; }
+
+  void reconnect(const RedisError& e) {
+    spdlog::warn("{}, reconnecting", e.what());
+    conn_ = connect_with_retry(address_, reconnect_budget);
+  }
+
+  // The server's clock, in ms (event times are its times).
+  std::int64_t server_ms() {
+    for (;;) {
+      try {
+        Reply r = conn_.command({"TIME"});
+        std::int64_t secs = 0, usecs = 0;
+        if (r.size() != 2 || !to_int(r[0].str(), secs) || !to_int(r[1].str(), usecs)) return now_ms();
+        return secs * 1000 + usecs / 1000;
+      } catch (const RedisError& e) {
+        reconnect(e);
+      }
+    }
+  }
+
+  // Reads every stream from `from_ms` on (0: from the oldest entry).
+  void start(std::int64_t from_ms) {
+    start_id_ = from_ms <= 0 ? "0-0" : std::to_string(from_ms - 1) + "-18446744073709551615";
+    add(keys_.bus());
+    add(keys_.dead());
+    for (;;) {
+      try {
+        scan();
+        break;
+      } catch (const RedisError& e) {
+        reconnect(e);
+      }
+    }
+    fresh_.clear();
+    spdlog::info("watching {} streams on '{}' from {}", streams_.size(), address_.display(),
+                 from_ms <= 0 ? std::string("the oldest entry") : clock_time(from_ms));
+  }
+
+  // The next events in time order: waits up to `block` for some (no wait without it).
+  std::vector<Event> read(std::optional<Millis> block) {
+    if (Clock::now() >= next_scan_) {
+      try {
+        scan();
+      } catch (const RedisError& e) {
+        reconnect(e);
+      }
+    }
+    std::vector<Event> events;
+    std::int64_t batch_end = 0;
+    Reply r = xread(streams_, block);
+    caught_up_ = !absorb(r, events, std::numeric_limits<std::int64_t>::max(), batch_end);
+    // Inboxes this batch revealed: what they hold up to the batch's time belongs with it, so
+    // a message's first routing is not printed after its result.
+    for (int round = 0; round < 3 && !fresh_.empty() && batch_end > 0; ++round) {
+      std::vector<std::string> fresh;
+      fresh.swap(fresh_);
+      Reply more = xread(fresh, std::nullopt);
+      std::int64_t ignored = 0;
+      if (absorb(more, events, batch_end, ignored)) caught_up_ = false;
+    }
+    if (!fresh_.empty()) caught_up_ = false;
+    fresh_.clear();
+    sort_events(events);
+    return events;
+  }
+
+  // The last read found every stream read to its end.
+  bool caught_up() const { return caught_up_; }
+
+  // Modules whose inbox is a known stream.
+  std::vector<std::string> inbox_modules() const {
+    std::vector<std::string> out;
+    const std::string prefix = keys_.inbox("");
+    for (const auto& s : streams_)
+      if (s.starts_with(prefix)) out.push_back(s.substr(prefix.size()));
+    return out;
+  }
+
+ private:
+  void add(const std::string& key) {
+    if (last_.contains(key)) return;
+    last_[key] = start_id_;
+    streams_.push_back(key);
+    fresh_.push_back(key);
+    spdlog::debug("reading '{}'", key);
+  }
+
+  void scan() {
+    next_scan_ = Clock::now() + scan_every;
+    std::string cursor = "0";
+    do {
+      Reply r = conn_.command({"SCAN", cursor, "MATCH", keys_.inbox("*"), "TYPE", "stream", "COUNT", "1000"});
+      if (!r.is_array() || r.size() < 2) return;
+      cursor = std::string(r[0].str());
+      for (std::size_t i = 0; i < r[1].size(); ++i) add(std::string(r[1][i].str()));
+    } while (cursor != "0");
+  }
+
+  // Drops keys that are not streams (someone's hand-written key), which would fail every XREAD.
+  void prune() {
+    std::vector<std::string> keep;
+    for (const auto& key : streams_) {
+      Reply t = conn_.command({"TYPE", key});
+      if (t.str() == "stream" || t.str() == "none") {
+        keep.push_back(key);
+      } else {
+        spdlog::warn("ignoring '{}': it is a {}, not a stream", key, t.str());
+        last_[key] = "+";  // known, never read again
+      }
+    }
+    streams_ = std::move(keep);
+  }
+
+  Reply xread(std::vector<std::string> keys, std::optional<Millis> block) {
+    for (;;) {
+      try {
+        std::string count = std::to_string(read_count);
+        std::string ms = block ? std::to_string(std::max<long long>(1, block->count())) : "";
+        Args args{"XREAD", "COUNT", count};
+        if (block) {
+          args.push_back("BLOCK");
+          args.push_back(ms);
+        }
+        args.push_back("STREAMS");
+        for (const auto& k : keys) args.push_back(k);
+        for (const auto& k : keys) args.push_back(last_[k]);
+        conn_.append(args);
+        conn_.flush();
+        Reply r = await();
+        if (r.is_error()) {
+          if (r.str().starts_with("WRONGTYPE")) {
+            prune();
+            std::erase_if(keys, [&](const std::string& k) { return last_[k] == "+"; });
+            if (keys.empty()) return Reply(nullptr);
+            continue;
+          }
+          throw Error(ErrorKind::failed, "cannot read the bus's streams: " + std::string(r.str()));
+        }
+        return r;
+      } catch (const RedisError& e) {
+        reconnect(e);
+      }
+    }
+  }
+
+  // Waits for the reply, watching stdout: when its reader has gone, end now, not at the next
+  // record (`tobus-watch | head -1` must not wait for more traffic).
+  Reply await() {
+    std::unique_ptr<Reply> reply;
+    for (;;) {
+      if (conn_.take_reply(reply)) return std::move(*reply);
+      pollfd fds[2] = {{conn_.fd(), POLLIN, 0}, {out_fd_, 0, 0}};
+      int n = poll(fds, out_fd_ >= 0 ? 2 : 1, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw RedisError("poll failed: " + std::string(std::strerror(errno)));
+      }
+      if (fds[1].revents & POLLNVAL) out_fd_ = -1;
+      else if (fds[1].revents & (POLLERR | POLLHUP)) end_by_sigpipe();
+      if (fds[0].revents) conn_.read_available();
+    }
+  }
+
+  // Takes the entries of an XREAD reply up to `limit_ms`, and no further than the end of any
+  // stream that hit the COUNT (what lies beyond it in other streams comes with the next read).
+  // Returns true when something was left for the next read.
+  bool absorb(const Reply& r, std::vector<Event>& events, std::int64_t limit_ms, std::int64_t& batch_end) {
+    if (!r.is_array()) return false;
+    struct Got {
+      std::string key;
+      std::vector<Entry> entries;
+    };
+    std::vector<Got> got;
+    std::int64_t horizon = limit_ms;
+    bool left = false;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      Got g{std::string(r[i][0].str()), parse_entries(r[i][1])};
+      if (g.entries.size() >= static_cast<std::size_t>(read_count)) {
+        horizon = std::min(horizon, entry_ms(g.entries.back().id));
+        left = true;
+      }
+      got.push_back(std::move(g));
+    }
+    // Entries of the horizon's own millisecond may have causes not read yet in the stream that
+    // hit the COUNT: leave them for the next read, unless nothing else is there to take.
+    bool strict = left;
+    if (strict) {
+      strict = false;
+      for (const auto& g : got)
+        if (!g.entries.empty() && entry_ms(g.entries.front().id) < horizon) strict = true;
+    }
+    const std::string bus = keys_.bus();
+    for (auto& g : got) {
+      for (auto& entry : g.entries) {
+        std::int64_t ms = entry_ms(entry.id);
+        if (ms > horizon || (strict && ms == horizon)) {
+          left = true;
+          break;
+        }
+        last_[g.key] = entry.id;
+        batch_end = std::max(batch_end, ms);
+        auto evs = events_from_entry(keys_, g.key, entry);
+        if (g.key == bus)
+          for (const auto& e : evs)
+            if (!e.message.route.empty() && valid_name(e.message.route.front()))  // not an @TYPE hop
+              add(keys_.inbox(e.message.route.front()));
+        for (auto& e : evs) events.push_back(std::move(e));
+      }
+    }
+    return left;
+  }
+
+  const RedisAddress& address_;
+  const Keys& keys_;
+  int out_fd_;
+  Connection conn_;
+  std::string start_id_ = "0-0";
+  std::vector<std::string> streams_;
+  std::unordered_map<std::string, std::string> last_;  // stream → last id read
+  std::vector<std::string> fresh_;                      // added since the last read
+  Clock::time_point next_scan_{};
+  bool caught_up_ = false;
+};
+
+Millis until(Clock::time_point t) {
+  return std::max(Millis(1), std::chrono::duration_cast<Millis>(t - Clock::now()) + Millis(1));
+}
+
+// --- the tap ---------------------------------------------------------------------------------------
+
+int run_tap(Tap& tap, const WatchOptions& o, int out_fd) {
+  std::optional<Formatter> formatter;
+  if (o.output == WatchOutput::format) formatter.emplace(o.format);
+  PayloadMode payload = o.payload.value_or(o.output == WatchOutput::json ? PayloadMode::full : PayloadMode::preview);
+  bool color = o.output == WatchOutput::line && colour_wanted(out_fd);
+  std::optional<Clock::time_point> deadline;
+  if (o.timeout) deadline = Clock::now() + *o.timeout;
+  long long matched = 0;
+  std::string out;
+  for (;;) {
+    Millis block = scan_every;
+    if (deadline) {
+      if (Clock::now() >= *deadline) break;
+      block = std::min(block, until(*deadline));
+    }
+    auto events = tap.read(block);
+    out.clear();
+    for (const auto& e : events) {
+      if (!o.filter.matches(e)) continue;
+      switch (o.output) {
+        case WatchOutput::line: out += format_line(e, payload, color); break;
+        case WatchOutput::json: out += event_json(e, payload) + "\n"; break;
+        case WatchOutput::format: out += formatter->format(e); break;
+      }
+      ++matched;
+      if (o.count > 0 && matched >= o.count) break;
+    }
+    if (!out.empty()) write_all(out_fd, out);
+    if (o.count > 0 && matched >= o.count) return exit_code::ok;
+  }
+  // The time is up: with --count, not all came; without, nothing came at all.
+  bool done = o.count > 0 ? matched >= o.count : matched > 0;
+  return done ? exit_code::ok : exit_code::timeout;
+}
+
+// --- the trace -------------------------------------------------------------------------------------
+
+int run_trace(Tap& tap, const WatchOptions& o, int out_fd) {
+  const std::string& id = o.trace;
+  std::int64_t now = tap.server_ms();
+  std::int64_t from = 0;  // all of the retained history
+  if (o.since) from = now - o.since->count();
+  else if (auto made = generated_id_time(id)) from = *made - 60'000;  // the sender's clock may differ
+  tap.start(from);
+  bool json = o.output == WatchOutput::json;
+  PayloadMode payload = o.payload.value_or(json ? PayloadMode::full : PayloadMode::preview);
+  auto show = [&](const Journey& j) { write_all(out_fd, json ? j.json(payload) : j.text(payload)); };
+  std::optional<Clock::time_point> deadline;
+  if (o.timeout) deadline = Clock::now() + *o.timeout;
+  Journey journey(id);
+  bool history = true;  // reading what is retained, not yet waiting
+  for (;;) {
+    std::optional<Millis> block;
+    if (!history) {
+      block = scan_every;
+      if (deadline) block = std::min(*block, until(*deadline));
+    }
+    for (const auto& e : tap.read(block))
+      if (e.message.id == id) journey.add(e);
+    if (journey.ended()) {
+      show(journey);
+      return exit_code::ok;
+    }
+    if (history && tap.caught_up()) {
+      history = false;
+      if (journey.empty() && !deadline)
+        throw Error(ErrorKind::failed, "no message '" + id + "' in the retained history (give --timeout to wait for it)");
+      spdlog::info("message '{}' {}: waiting for the rest of its journey", id,
+                   journey.empty() ? "not seen yet" : "in flight");
+    }
+    if (deadline && Clock::now() >= *deadline) {
+      if (!journey.empty()) show(journey);
+      throw Error(ErrorKind::timeout, "the journey of message '" + id + "' did not end within " +
+                                          format_duration(*o.timeout));
+    }
+  }
+}
+
+// --- the stats -------------------------------------------------------------------------------------
+
+struct ModuleFigures {
+  std::int64_t handled = 0;
+  std::int64_t failed = 0;
+  std::deque<std::int64_t> in_times, out_times;  // event times, pruned to the interval
+  std::deque<std::int64_t> durations;            // the latest handled events'
+  std::int64_t last_inbox = -1;
+};
+
+struct ModuleRow {
+  std::string name;
+  int instances = 0;
+  long long inbox = 0;
+  std::optional<long long> lag;  // entries not yet delivered to any instance
+  long long pending = 0;         // delivered, not acknowledged
+  double rate_in = 0, rate_out = 0;
+  std::int64_t handled = 0, failed = 0;
+  std::optional<std::int64_t> p50, p99;
+  std::optional<std::int64_t> last_seen;
+  bool stalled = false;  // work waits and no live instance takes it
+};
+
+struct Snapshot {
+  std::int64_t time_ms = 0;
+  double bus_rate = 0;
+  long long dead = 0;
+  std::vector<ModuleRow> rows;
+};
+
+std::string rate_text(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", r);
+  return buf;
+}
+
+std::string age_text(std::int64_t ms) {
+  if (ms < 0) ms = 0;
+  if (ms < 60'000) return std::to_string(ms / 1000) + "s";
+  if (ms < 3'600'000) return std::to_string(ms / 60'000) + "m";
+  if (ms < 86'400'000) return std::to_string(ms / 3'600'000) + "h";
+  return std::to_string(ms / 86'400'000) + "d";
+}
+
+std::string snapshot_json(const Snapshot& s, Millis interval) {
+  auto opt = [](JsonObject& o, std::string_view key, const auto& v) {
+    if (v) o.add(key, static_cast<std::int64_t>(*v));
+    else o.add_raw(key, "null");
+  };
+  std::string modules = "[";
+  for (const auto& r : s.rows) {
+    if (modules.size() > 1) modules += ',';
+    JsonObject m;
+    m.add("module", r.name).add("instances", r.instances).add("inbox", static_cast<std::int64_t>(r.inbox));
+    opt(m, "lag", r.lag);
+    m.add("pending", static_cast<std::int64_t>(r.pending));
+    m.add_raw("rate_in", rate_text(r.rate_in)).add_raw("rate_out", rate_text(r.rate_out));
+    m.add("handled", r.handled).add("failed", r.failed);
+    opt(m, "p50_ms", r.p50);
+    opt(m, "p99_ms", r.p99);
+    opt(m, "last_seen", r.last_seen);
+    m.add("stalled", r.stalled);
+    modules += m.str();
+  }
+  modules += "]";
+  JsonObject o;
+  o.add("time", s.time_ms).add("interval_ms", static_cast<std::int64_t>(interval.count()));
+  o.add_raw("bus_rate", rate_text(s.bus_rate)).add("dead", static_cast<std::int64_t>(s.dead));
+  o.add_raw("modules", modules);
+  return o.str() + "\n";
+}
+
+std::string snapshot_table(const Snapshot& s, bool color) {
+  static const std::vector<std::string> heads = {"MODULE", "INST", "INBOX", "LAG",     "PEND", "IN/s",
+                                                 "OUT/s",  "HANDLED", "FAILED", "P50", "P99",  "SEEN"};
+  std::vector<std::vector<std::string>> cells;
+  auto ms = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) + "ms" : std::string("-"); };
+  for (const auto& r : s.rows) {
+    cells.push_back({r.name, std::to_string(r.instances), std::to_string(r.inbox),
+                     r.lag ? std::to_string(*r.lag) : "-", std::to_string(r.pending), rate_text(r.rate_in),
+                     rate_text(r.rate_out), std::to_string(r.handled), std::to_string(r.failed), ms(r.p50),
+                     ms(r.p99), r.last_seen ? age_text(s.time_ms - *r.last_seen) : "-"});
+  }
+  std::vector<std::size_t> width(heads.size());
+  for (std::size_t c = 0; c < heads.size(); ++c) {
+    width[c] = heads[c].size();
+    for (const auto& row : cells) width[c] = std::max(width[c], row[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& row, bool mark) {
+    std::string out = mark ? "! " : "  ";
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (c) out += "  ";
+      std::string pad(width[c] - row[c].size(), ' ');
+      out += c == 0 ? row[c] + (c + 1 == row.size() ? "" : pad) : pad + row[c];
+    }
+    return out;
+  };
+  std::string out = clock_time(s.time_ms) + "  bus " + rate_text(s.bus_rate) + "/s  dead " + std::to_string(s.dead) + "\n";
+  out += line(heads, false) + "\n";
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    bool mark = s.rows[i].stalled;
+    if (mark && color) out += "\x1b[1;31m" + line(cells[i], true) + std::string(colour_reset) + "\n";
+    else out += line(cells[i], mark) + "\n";
+  }
+  return out;
+}
+
+class Stats {
+ public:
+  Stats(Tap& tap, const Keys& keys, const WatchOptions& o) : tap_(tap), keys_(keys), o_(o) {}
+
+  void add(const Event& e) {
+    std::int64_t t = e.time_ms;
+    if (e.stream == keys_.bus() && e.kind != EventKind::delivered && e.kind != EventKind::done)
+      bus_times_.push_back(t);
+    if (e.module.empty()) return;
+    auto& f = figures_[e.module];
+    switch (e.kind) {
+      case EventKind::routed: f.in_times.push_back(t); break;
+      case EventKind::handled:
+        f.out_times.push_back(t);
+        ++f.handled;
+        if (e.duration_ms) {
+          f.durations.push_back(*e.duration_ms);
+          if (f.durations.size() > kept_durations) f.durations.pop_front();
+        }
+        break;
+      case EventKind::failed:
+        f.out_times.push_back(t);
+        ++f.failed;
+        break;
+      default: break;
+    }
+  }
+
+  Snapshot take() {
+    for (;;) {
+      try {
+        return gather();
+      } catch (const RedisError& e) {
+        tap_.reconnect(e);
+      }
+    }
+  }
+
+ private:
+  bool wanted(const std::string& name) const {
+    return o_.filter.modules.empty() ||
+           std::find(o_.filter.modules.begin(), o_.filter.modules.end(), name) != o_.filter.modules.end();
+  }
+
+  Snapshot gather() {
+    Connection& c = tap_.conn();
+    Snapshot s;
+    c.append({"TIME"});
+    c.append({"HGETALL", keys_.modules()});
+    c.append({"XLEN", keys_.dead()});
+    Reply time = c.read_reply();
+    Reply registry = c.read_reply();
+    Reply dead = c.read_reply();
+    std::int64_t secs = 0, usecs = 0;
+    if (time.size() == 2 && to_int(time[0].str(), secs) && to_int(time[1].str(), usecs))
+      s.time_ms = secs * 1000 + usecs / 1000;
+    else
+      s.time_ms = now_ms();
+    s.dead = dead.integer();
+
+    std::map<std::string, ModuleRow> rows;
+    for (std::size_t i = 0; i + 1 < registry.size(); i += 2) {
+      std::string name(registry[i].str());
+      if (!valid_name(name) || !wanted(name)) continue;
+      auto& row = rows[name];
+      RegistryRecord rec;
+      if (parse_registry_json(std::string(registry[i + 1].str()), rec) && rec.last_seen > 0) row.last_seen = rec.last_seen;
+    }
+    for (const auto& name : tap_.inbox_modules())
+      if (valid_name(name) && wanted(name)) rows[name];
+    for (const auto& [name, f] : figures_)
+      if (wanted(name)) rows[name];
+
+    for (const auto& [name, row] : rows) {
+      c.append({"HGETALL", keys_.instances(name)});
+      c.append({"XLEN", keys_.inbox(name)});
+      c.append({"XINFO", "GROUPS", keys_.inbox(name)});
+    }
+    const std::int64_t window_start = s.time_ms - o_.interval.count();
+    const double secs_in_window = static_cast<double>(o_.interval.count()) / 1000.0;
+    auto in_window = [&](std::deque<std::int64_t>& times) {
+      while (!times.empty() && times.front() <= window_start) times.pop_front();
+      return static_cast<double>(times.size()) / secs_in_window;
+    };
+    for (auto& [name, row] : rows) {
+      row.name = name;
+      Reply instances = c.read_reply();
+      Reply xlen = c.read_reply();
+      Reply groups = c.read_reply();
+      for (std::size_t i = 0; i + 1 < instances.size(); i += 2) {
+        auto rec = parse_flat_object(instances[i + 1].str());
+        if (!rec) continue;
+        for (const auto& [k, v] : *rec) {
+          std::int64_t beat = 0;
+          if (k != "heartbeat" || !to_int(v, beat)) continue;
+          if (s.time_ms - beat < live_heartbeat_ms) ++row.instances;
+          if (!row.last_seen || beat > *row.last_seen) row.last_seen = beat;
+        }
+      }
+      row.inbox = xlen.integer();
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        ReplyView group = groups[g];
+        bool ours = false;
+        long long pending = 0;
+        std::optional<long long> lag;
+        for (std::size_t j = 0; j + 1 < group.size(); j += 2) {
+          std::string_view k = group[j].str();
+          if (k == "name") ours = group[j + 1].str() == Keys::module_group;
+          else if (k == "pending") pending = group[j + 1].integer();
+          else if (k == "lag" && group[j + 1].is_integer()) lag = group[j + 1].integer();
+        }
+        if (!ours) continue;
+        row.pending = pending;
+        row.lag = lag;
+      }
+      auto& f = figures_[name];
+      row.rate_in = in_window(f.in_times);
+      row.rate_out = in_window(f.out_times);
+      row.handled = f.handled;
+      row.failed = f.failed;
+      std::vector<std::int64_t> d(f.durations.begin(), f.durations.end());
+      row.p50 = percentile(d, 50);
+      row.p99 = percentile(d, 99);
+      bool grew = f.last_inbox >= 0 && row.inbox > f.last_inbox;
+      f.last_inbox = row.inbox;
+      row.stalled = row.instances == 0 && (row.lag.value_or(0) > 0 || row.pending > 0 || grew);
+      s.rows.push_back(row);
+    }
+    s.bus_rate = in_window(bus_times_);
+    return s;
+  }
+
+  Tap& tap_;
+  const Keys& keys_;
+  const WatchOptions& o_;
+  std::map<std::string, ModuleFigures> figures_;
+  std::deque<std::int64_t> bus_times_;
+};
+
+int run_stats(Tap& tap, const Keys& keys, const WatchOptions& o, int out_fd) {
+  std::int64_t now = tap.server_ms();
+  tap.start(o.since ? now - o.since->count() : now);
+  Stats stats(tap, keys, o);
+  const bool tty = isatty(out_fd) == 1;
+  const bool color = colour_wanted(out_fd);
+  const bool json = o.output == WatchOutput::json;
+  auto next = Clock::now() + o.interval;
+  long long shown = 0;
+  for (;;) {
+    for (const auto& e : tap.read(std::min<Millis>(scan_every, until(next)))) stats.add(e);
+    if (Clock::now() < next) continue;
+    // History first: a snapshot is due only once what is retained has been read.
+    if (!tap.caught_up()) continue;
+    Snapshot s = stats.take();
+    std::string out;
+    if (json) {
+      out = snapshot_json(s, o.interval);
+    } else if (tty) {
+      // In place: home, each line cleared to its end, then the rest of the screen.
+      std::string table = snapshot_table(s, color);
+      out = "\x1b[H";
+      for (std::size_t start = 0; start < table.size();) {
+        auto nl = table.find('\n', start);
+        out += table.substr(start, nl - start) + "\x1b[K\n";
+        start = nl + 1;
+      }
+      out += "\x1b[J";
+    } else {
+      out = snapshot_table(s, false) + "\n";
+    }
+    write_all(out_fd, out);
+    if (o.count > 0 && ++shown >= o.count) return exit_code::ok;
+    next += o.interval;
+    if (next < Clock::now()) next = Clock::now() + o.interval;
+  }
+}
+
+}  // namespace
+
+int run_watch(const RedisAddress& address, const Keys& keys, const WatchOptions& o, int out_fd) {
+  Tap tap(address, keys, out_fd);
+  if (!o.trace.empty()) return run_trace(tap, o, out_fd);
+  if (o.stats) return run_stats(tap, keys, o, out_fd);
+  std::int64_t now = tap.server_ms();
+  tap.start(o.since ? now - o.since->count() : now);
+  return run_tap(tap, o, out_fd);
+}
+
+}  // namespace tobus

@@ -1,0 +1,108 @@
+// tobus-state: state records, the module registry, jobs and dead letters, from the shell.
+#include <unistd.h>
+
+#include "tobus/state.hpp"
+#include "tobus/tobus.hpp"
+
+namespace {
+
+// A DURATION option on a subcommand (Program::add_duration adds to the top level only).
+CLI::Option* add_duration(CLI::App* app, const std::string& names, std::optional<tobus::Millis>& target,
+                          const std::string& help) {
+  auto* opt = app->add_option_function<std::string>(
+      names,
+      [&target, names](const std::string& text) {
+        auto d = tobus::parse_duration(text);
+        if (!d)
+          throw CLI::ValidationError(names, "invalid duration '" + text +
+                                                "' (use 500ms, 30s, 2m, 1h; a bare number is seconds)");
+        target = *d;
+      },
+      help);
+  opt->type_name("DURATION");
+  return opt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tobus::Program program("tobus-state", "Read and write state records; show modules, jobs and dead letters.");
+  auto& app = program.app();
+  tobus::StateOptions o;
+  // Common options may come after the verb too: tobus-state get NAME -r URL.
+  app.fallthrough();
+  const std::string json_help = "Print JSON instead of plain text";
+  auto verb = [&](const char* name, tobus::StateVerb v, const char* help, CLI::App* parent = nullptr) {
+    auto* sub = (parent ? parent : &app)->add_subcommand(name, help);
+    sub->callback([&o, v] { o.verb = v; });
+    return sub;
+  };
+
+  auto* get = verb("get", tobus::StateVerb::get, "Print a record, or one field's value (exit 1: not found)");
+  get->add_option("NAME", o.name, "The record")->required();
+  get->add_option("FIELD", o.args, "Print only this field's value")->expected(0, 1);
+  get->add_flag("--json", o.json, json_help);
+
+  auto* set = verb("set", tobus::StateVerb::set, "Set fields of a record");
+  set->add_option("NAME", o.name, "The record")->required();
+  set->add_option("FIELD=VALUE", o.args, "Fields to set")->required();
+
+  auto* del = verb("del", tobus::StateVerb::del, "Delete fields, or the whole record (exit 1: nothing was there)");
+  del->add_option("NAME", o.name, "The record")->required();
+  del->add_option("FIELD", o.args, "Fields to delete (none: the whole record)");
+
+  auto* list = verb("list", tobus::StateVerb::list, "List record names matching a glob");
+  list->add_option("PATTERN", o.pattern, "Glob over names (default: *)");
+  list->add_flag("--json", o.json, json_help);
+
+  auto* cas = verb("cas", tobus::StateVerb::cas, "Compare-and-set a field (exit 1: lost)");
+  cas->add_option("NAME", o.name, "The record")->required();
+  cas->add_option("FIELD", o.field, "The field")->required();
+  cas->add_option("EXPECTED", o.expected, "Its value now ('': absent or empty)")->required();
+  cas->add_option("NEW", o.desired, "The value to set")->required();
+
+  auto* incr = verb("incr", tobus::StateVerb::incr, "Add N (default 1) to an integer field; print the result");
+  incr->add_option("NAME", o.name, "The record")->required();
+  incr->add_option("FIELD", o.field, "The field")->required();
+  incr->add_option("N", o.by, "The amount, may be negative");
+
+  auto* wait = verb("wait", tobus::StateVerb::wait, "Wait until FIELD has VALUE (exit 124: timeout)");
+  wait->add_option("NAME", o.name, "The record")->required();
+  wait->add_option("FIELD=VALUE", o.args, "The condition ('FIELD=': absent or empty)")->required()->expected(1);
+  add_duration(wait, "--timeout", o.timeout, "Give up after this long (default: wait forever)");
+
+  auto* watch = verb("watch", tobus::StateVerb::watch, "Print changes to records as they happen");
+  watch->add_option("PATTERN", o.pattern, "Glob over names (default: *)");
+  watch->add_flag("--json", o.json, json_help);
+
+  auto* modules = verb("modules", tobus::StateVerb::modules, "List the modules with their instances, inbox and pending");
+  modules->add_flag("--json", o.json, json_help);
+  modules->add_flag("--names", o.names_only, "Print only the registered module names")->excludes("--json");
+
+  auto* jobs = verb("jobs", tobus::StateVerb::jobs, "List job records, most recent first");
+  jobs->add_option("MODULE", o.module, "Only the jobs of this module");
+  jobs->add_flag("--json", o.json, json_help);
+
+  auto* dead = app.add_subcommand("dead", "Dead letters: list, show, retry, purge");
+  auto* dlist = verb("list", tobus::StateVerb::dead_list, "One line per dead letter", dead);
+  dlist->add_flag("--json", o.json, json_help);
+  auto* show = verb("show", tobus::StateVerb::dead_show, "A dead letter in full (exit 1: not found)", dead);
+  show->add_option("ID", o.name, "Its stream entry id or its message id")->required();
+  show->add_flag("--json", o.json, json_help);
+  auto* retry = verb("retry", tobus::StateVerb::dead_retry, "Send dead letters to the bus again", dead);
+  auto* id = retry->add_option("ID", o.name, "Its stream entry id or its message id");
+  retry->add_flag("--all", o.all, "Retry every dead letter")->excludes(id);
+  retry->add_option("--to", o.to, "Send along this route instead")->type_name("ROUTE");
+  auto* purge = verb("purge", tobus::StateVerb::dead_purge, "Delete dead letters; print how many", dead);
+  add_duration(purge, "--older-than", o.older_than, "Only those dead for longer than this");
+  dead->require_subcommand(1);
+  app.require_subcommand(1);
+  // The commands are listed with their options in the footer; CLI11's own list would repeat them.
+  for (auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) sub->group("");
+  app.footer(tobus::commands_help(app));
+
+  return program.run(argc, argv, [&] {
+    // --names serves shell completions: no waiting for a bus that may be starting.
+    return tobus::run_state(program.redis_address(!o.names_only), program.keys(), o, STDOUT_FILENO);
+  });
+}
