@@ -1,6 +1,7 @@
 // tobus-module: attaches a named module and runs its handler for each message.
 #include <cctype>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tobus/tobus.hpp"
@@ -53,20 +54,27 @@ int main(int argc, char** argv) {
       ->needs(join_opt)
       ->capture_default_str();
 
-  // `--join` takes an optional N. CLI11 would take a following `--` as that value: spell a bare
-  // --join as --join=0 before it parses.
-  std::vector<std::string> args(argv, argv + argc);
+  // `--join` takes an optional N, and CLI11 would take a following `--` as part of it: spell
+  // `--join` and `--join N` as --join=0 and --join=N before it parses.
+  std::vector<std::string> args;
   std::vector<char*> fixed;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    bool bare = args[i] == "--join" &&
-                (i + 1 == args.size() || args[i + 1].empty() || !std::isdigit(static_cast<unsigned char>(args[i + 1][0])));
-    if (bare) args[i] = "--join=0";
-    if (args[i] == "--") break;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") {
+      args.insert(args.end(), argv + i, argv + argc);
+      break;
+    }
+    if (a == "--join") {
+      bool number = i + 1 < argc && argv[i + 1][0] != '\0' &&
+                    std::string_view(argv[i + 1]).find_first_not_of("0123456789") == std::string_view::npos;
+      a = number ? "--join=" + std::string(argv[++i]) : "--join=0";
+    }
+    args.push_back(a);
   }
   for (auto& a : args) fixed.push_back(a.data());
   fixed.push_back(nullptr);
 
-  return program.run(argc, fixed.data(), [&] {
+  return program.run(static_cast<int>(args.size()), fixed.data(), [&] {
     options.command = command;
     if (timeout.count() > 0) options.timeout = timeout;
     for (const auto& t : options.types)

@@ -16,6 +16,11 @@ namespace {
 // entry is gone. KEYS: join hash, inbox. ARGV: group of the inbox, entry id, part name, packed
 // part, expected parts, now, the group's name.
 constexpr std::string_view add_script = R"lua(
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then
+  -- A late duplicate of a part of a group already handled: dropped.
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  return 0
+end
 if redis.call('HSETNX', KEYS[1], 'part:' .. ARGV[3], ARGV[4]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'count', 1)
 end
@@ -26,11 +31,15 @@ redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 return 1
 )lua";
 
-// Hands the joined result on and forgets the group in one step. KEYS: bus, join hash, lock.
-// ARGV: the result entry's fields.
+// Hands the joined result on and forgets the group's parts in one step, leaving a marker so a
+// late duplicate of a part does not start the group again. KEYS: bus, join hash, lock.
+// ARGV: how long the marker lives (ms), then the result entry's fields.
 constexpr std::string_view done_script = R"lua(
+local ttl = table.remove(ARGV, 1)
 redis.call('XADD', KEYS[1], '*', unpack(ARGV))
 redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[2], 'done', '1')
+redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 )lua";
 
@@ -123,6 +132,7 @@ std::optional<ReadyGroup> Joiner::evaluate(Connection& c, const std::string& key
     else if (f == "count") count = to_ll(all[i + 1].str());
     else if (f == "created") created = to_ll(all[i + 1].str());
     else if (f == "group") group = all[i + 1].str();
+    else if (f == "done") return std::nullopt;  // handled already
   }
   if (n < 1 || parts.empty()) return std::nullopt;
   std::map<std::string, std::string> failed;
@@ -202,7 +212,9 @@ void Joiner::refresh(Connection& c, const ReadyGroup& g) {
 }
 
 void Joiner::finish(Connection& c, const ReadyGroup& g, const Message& result) {
-  Args args{"EVAL", done_script, "3", keys_.bus(), g.key, g.lock};
+  // Duplicates come from redeliveries, within minutes; a day covers them with room to spare.
+  std::string ttl = std::to_string(std::max<long long>(options_.timeout.count() * 2, 24LL * 3600 * 1000));
+  Args args{"EVAL", done_script, "3", keys_.bus(), g.key, g.lock, ttl};
   Fields fields = encode(result);
   for (const auto& [k, v] : fields) {
     args.push_back(k);
