@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "tobus/embedded.hpp"
+#include "tobus/hooks.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/signals.hpp"
 #include "tobus/tobus.hpp"
@@ -33,6 +34,14 @@ int main(int argc, char** argv) {
                        "Take over entries a dead consumer left pending this long");
   program.add_duration("--retain", options.retain,
                        "Keep delivered entries this long as history for tobus-watch (0: none)");
+  tobus::ShellHookOptions hooks;
+  app.add_option("--on-receive", hooks.on_receive,
+                 "Shell command fed each message taken as a JSON line; answers pass, drop or reroute")
+      ->type_name("CMD");
+  app.add_option("--on-send", hooks.on_send, "Shell command fed each message written, as a JSON line")
+      ->type_name("CMD");
+  program.add_duration("--hook-timeout", hooks.timeout,
+                       "Wait this long for a hook, then pass the message and restart the hook");
 
   return program.run(argc, argv, [&] {
     tobus::signals::install();
@@ -52,6 +61,8 @@ int main(int argc, char** argv) {
       address = server->address();
       spdlog::info("started the embedded redis-server on '{}' (data in '{}')", socket, data_dir);
     }
+    hooks.env = {"TOBUS_REDIS=" + address.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+    options.hooks = tobus::shell_hooks(hooks);
     {
       tobus::Bus bus(address, program.keys(), options);
       bus.run();

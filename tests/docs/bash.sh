@@ -1,0 +1,144 @@
+# The bash completion, run the way bash runs it: for every built program it offers every option
+# of the program's own table and nothing else, completes the values it can know, and never hangs,
+# with or without a reachable Redis.
+source "$(dirname "$0")/lib.sh"
+
+completion=$COMPLETIONS_DIR/tobus.bash
+check "tobus.bash parses" bash -n "$completion"
+
+# A tobus-state that knows two modules, one that hangs, and an empty tree to complete files in.
+mkdir -p "$SCRATCH/state" "$SCRATCH/hang" "$SCRATCH/tree/dir-a" "$SCRATCH/tree/dir-b"
+touch "$SCRATCH/tree/file-a" "$SCRATCH/tree/file-b"
+printf '#!/bin/sh\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' "$SCRATCH/state.log" \
+    >"$SCRATCH/state/tobus-state"
+printf '#!/bin/sh\nexec sleep 30\n' >"$SCRATCH/hang/tobus-state"
+chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
+
+# complete LINE: complete LINE (the cursor at its end) in a fresh bash that sourced the
+# completion, splitting the line into COMP_WORDS as bash does (at blanks, and '=' and ':' as
+# words of their own); prints COMPREPLY, one per line. Bounded to 10 seconds.
+complete_line() {
+    timeout 10 bash --norc --noprofile -c '
+        source "$1" || exit 1
+        line=$2
+        words=() word=
+        for ((i = 0; i < ${#line}; i++)); do
+            c=${line:i:1}
+            if [[ $c == " " ]]; then
+                [[ -n $word ]] && words+=("$word")
+                word=
+            elif [[ $c == [=:] ]]; then
+                [[ -n $word ]] && words+=("$word")
+                words+=("$c")
+                word=
+            else
+                word+=$c
+            fi
+        done
+        if [[ -n $word ]]; then words+=("$word"); elif [[ $line == *" " ]]; then words+=(""); fi
+        COMP_LINE=$line COMP_POINT=${#line}
+        COMP_WORDS=("${words[@]}") COMP_CWORD=$((${#words[@]} - 1))
+        spec=$(complete -p "${words[0]##*/}" 2>/dev/null) || { echo "no completion for ${words[0]}" >&2; exit 1; }
+        [[ $spec == "complete -F _tobus "* ]] || { echo "unexpected: $spec" >&2; exit 1; }
+        _tobus "${words[0]}" "${words[COMP_CWORD]}" "${words[COMP_CWORD - 1]}"
+        (( ${#COMPREPLY[@]} )) && printf "%s\n" "${COMPREPLY[@]}"
+        exit 0' bash "$completion" "$1"
+}
+
+# same LIST-A LIST-B: the two newline-separated lists hold the same words.
+same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }
+# has LIST WORD: the list holds WORD.
+has() { grep -qxF -- "$2" <<<"$1"; }
+
+for prog in "${PROGRAMS[@]}"; do
+    names=$(option_names "$prog")
+    longs=$(grep -- '^--' <<<"$names")
+
+    got=$(complete_line "$prog -")
+    extra=
+    [[ $prog == tobus-module ]] && extra=$'\n--'
+    check "$prog -<TAB> offers every option and nothing else" same "$got" "$names$extra"
+    got=$(complete_line "$prog --")
+    check "$prog --<TAB> offers every long option" same "$(grep -v '^--$' <<<"$got")" "$longs"
+
+    while IFS= read -r line; do
+        spec=${line%%$'\t'*}
+        value=${line#*$'\t'}
+        value=$(value_kind "${value%%$'\t'*}")
+        IFS=, read -ra aliases <<<"$spec"
+        for opt in "${aliases[@]}"; do
+            case $value in
+            '')
+                got=$(complete_line "$prog $opt -")
+                check "$prog $opt -<TAB>: $opt is a flag, the options follow" has "$got" --help
+                continue
+                ;;
+            LEVEL) want=$'trace\ndebug\ninfo\nwarn\nerror\noff' ;;
+            DURATION) want=$'500ms\n1s\n5s\n30s\n2m\n1h' ;;
+            URL) want=$'redis://\nunix://' ;;
+            DIR) want="$SCRATCH/tree/dir-a"$'\n'"$SCRATCH/tree/dir-b" ;;
+            PATH) want="$SCRATCH/tree/dir-a"$'\n'"$SCRATCH/tree/dir-b"$'\n'"$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b" ;;
+            ROUTE | NAME)
+                want=$'upper\nrev'
+                [[ $opt == -n || $opt == --namespace ]] && want=
+                ;;
+            *) want= ;;
+            esac
+            typed=
+            [[ $value == DIR || $value == PATH ]] && typed=$SCRATCH/tree/
+            got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $opt $typed")
+            check "$prog $opt <TAB>: completes the $value: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+            if [[ $opt == --* ]]; then
+                # --opt=VALUE: bash replaces what follows the '=' (or the last ':' in a URL).
+                got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $opt=$typed")
+                check "$prog $opt=<TAB>: completes the $value" same "$got" "$want"
+            fi
+        done
+    done < <(option_table "$prog")
+
+    # Routes: the next module after a comma; the connection options are passed to tobus-state.
+    if to=$(grep -m1 -P '\tROUTE\t' < <(option_table "$prog") | cut -f1 | tr , '\n' | tail -n1) &&
+        [[ -n $to ]]; then
+        : >"$SCRATCH/state.log"
+        got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog -n ns1 -r redis://h:1 $to upper,r")
+        check "$prog $to upper,r<TAB> completes upper,rev" same "$got" upper,rev
+        check "$prog: module names are asked of tobus-state with -n ns1 -r redis://h:1" \
+            grep -qxF -- "-n ns1 -r redis://h:1 modules --names" "$SCRATCH/state.log"
+        start=$SECONDS
+        got=$(PATH=$SCRATCH/hang:$PATH complete_line "$prog $to ")
+        check "$prog $to <TAB> with a tobus-state that hangs: nothing, within 3s" \
+            test -z "$got" -a $((SECONDS - start)) -le 3
+        start=$SECONDS
+        got=$(TOBUS_REDIS=redis://127.0.0.1:1 complete_line "$prog $to ")
+        check "$prog $to <TAB> with Redis unreachable: within 3s" test $((SECONDS - start)) -le 3
+    fi
+done
+
+if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module ")
+    check "tobus-module <TAB> offers the module names" same "$got" $'upper\nrev'
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module -j 2 ")
+    check "tobus-module -j 2 <TAB> offers the module names" same "$got" $'upper\nrev'
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module up ")
+    check "tobus-module up <TAB> offers no module name" eval '! has "$got" upper'
+    got=$(complete_line "tobus-module up -j 2 -- ech")
+    check "tobus-module up -j 2 -- ech<TAB> completes the command echo" has "$got" echo
+    got=$(complete_line "tobus-module up -- cat $SCRATCH/tree/file-")
+    check "tobus-module up -- cat <file><TAB> completes files" \
+        same "$got" "$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b"
+fi
+
+# The option table is read once per program per shell session.
+mkdir -p "$SCRATCH/count"
+printf '#!/bin/sh\necho run >>"%s"\nprintf -- "--alpha\\t\\tAlpha\\n"\n' "$SCRATCH/count.log" \
+    >"$SCRATCH/count/tobus-x"
+chmod +x "$SCRATCH/count/tobus-x"
+runs=$(PATH=$SCRATCH/count:$PATH timeout 10 bash --norc --noprofile -c '
+    source "$1"
+    COMP_LINE="tobus-x --"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(tobus-x --); COMP_CWORD=1
+    _tobus; _tobus; _tobus
+    echo "${COMPREPLY[*]}"' bash "$completion")
+check "three completions of one program, one --_options run (replies: $runs)" \
+    test "$runs" = --alpha -a "$(wc -l <"$SCRATCH/count.log")" -eq 1
+
+finish

@@ -1,0 +1,96 @@
+# The fish completion, loaded the way fish loads it (PROGRAM.fish on $fish_complete_path) and run
+# with "complete -C": for every built program it offers every option of the program's own table
+# and nothing else, completes the values it can know, and never hangs.
+source "$(dirname "$0")/lib.sh"
+
+command -v fish >/dev/null || skip "fish is not installed (apt-get install fish)"
+
+completion=$COMPLETIONS_DIR/tobus.fish
+check "tobus.fish parses" fish --no-execute "$completion"
+
+mkdir -p "$SCRATCH/fish" "$SCRATCH/state" "$SCRATCH/hang" "$SCRATCH/tree/dir-a" "$SCRATCH/tree/dir-b"
+touch "$SCRATCH/tree/file-a" "$SCRATCH/tree/file-b"
+printf '#!/bin/sh\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' "$SCRATCH/state.log" \
+    >"$SCRATCH/state/tobus-state"
+printf '#!/bin/sh\nexec sleep 30\n' >"$SCRATCH/hang/tobus-state"
+chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
+for prog in "${PROGRAMS[@]}"; do
+    cp "$completion" "$SCRATCH/fish/$prog.fish"
+done
+
+# complete_line LINE: the candidates fish offers for LINE, one per line, without descriptions.
+complete_line() {
+    HOME=$SCRATCH XDG_CONFIG_HOME=$SCRATCH/config XDG_DATA_HOME=$SCRATCH/data timeout 10 \
+        fish --no-config -c 'set -p fish_complete_path $argv[1]; complete -C $argv[2]' \
+        "$SCRATCH/fish" "$1" | cut -f1
+}
+same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }
+has() { grep -qxF -- "$2" <<<"$1"; }
+
+for prog in "${PROGRAMS[@]}"; do
+    names=$(option_names "$prog")
+    got=$(complete_line "$prog -")
+    check "$prog -<TAB> offers every option and nothing else" same "$got" "$names"
+    got=$(complete_line "$prog --")
+    check "$prog --<TAB> offers every long option" same "$got" "$(grep -- '^--' <<<"$names")"
+
+    while IFS= read -r line; do
+        spec=${line%%$'\t'*}
+        value=${line#*$'\t'}
+        value=$(value_kind "${value%%$'\t'*}")
+        [[ -z $value ]] && continue
+        IFS=, read -ra aliases <<<"$spec"
+        for opt in "${aliases[@]}"; do
+            typed=
+            case $value in
+            LEVEL) want=$'trace\ndebug\ninfo\nwarn\nerror\noff' ;;
+            DURATION) want=$'500ms\n1s\n5s\n30s\n2m\n1h' ;;
+            URL) want=$'redis://\nunix://' ;;
+            DIR) want="$SCRATCH/tree/dir-a/"$'\n'"$SCRATCH/tree/dir-b/" typed=$SCRATCH/tree/ ;;
+            PATH)
+                want="$SCRATCH/tree/dir-a/"$'\n'"$SCRATCH/tree/dir-b/"$'\n'"$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b"
+                typed=$SCRATCH/tree/
+                ;;
+            ROUTE | NAME)
+                want=$'upper\nrev'
+                [[ $opt == -n || $opt == --namespace ]] && want=
+                ;;
+            *) want= ;;
+            esac
+            got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $opt $typed")
+            check "$prog $opt <TAB>: completes the $value: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+        done
+    done < <(option_table "$prog")
+
+    if to=$(grep -m1 -P '\tROUTE\t' < <(option_table "$prog") | cut -f1 | tr , '\n' | tail -n1) &&
+        [[ -n $to ]]; then
+        : >"$SCRATCH/state.log"
+        got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog -n ns1 -r redis://h:1 $to upper,r")
+        check "$prog $to upper,r<TAB> completes upper,rev" same "$got" upper,rev
+        check "$prog: module names are asked of tobus-state with -n ns1 -r redis://h:1" \
+            grep -qxF -- "-n ns1 -r redis://h:1 modules --names" "$SCRATCH/state.log"
+        start=$SECONDS
+        got=$(PATH=$SCRATCH/hang:$PATH complete_line "$prog $to ")
+        check "$prog $to <TAB> with a tobus-state that hangs: nothing, within 3s" \
+            test -z "$got" -a $((SECONDS - start)) -le 3
+        start=$SECONDS
+        got=$(TOBUS_REDIS=redis://127.0.0.1:1 complete_line "$prog $to ")
+        check "$prog $to <TAB> with Redis unreachable: within 3s" test $((SECONDS - start)) -le 3
+    fi
+done
+
+if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module ")
+    check "tobus-module <TAB> offers the module names" same "$got" $'upper\nrev'
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module -j 2 ")
+    check "tobus-module -j 2 <TAB> offers the module names" same "$got" $'upper\nrev'
+    got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module up ")
+    check "tobus-module up <TAB> offers no module name" eval '! has "$got" upper'
+    got=$(complete_line "tobus-module up -j 2 -- ech")
+    check "tobus-module up -j 2 -- ech<TAB> completes the command echo" has "$got" echo
+    got=$(complete_line "tobus-module up -- cat $SCRATCH/tree/file-")
+    check "tobus-module up -- cat <file><TAB> completes files" \
+        same "$got" "$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b"
+fi
+
+finish
