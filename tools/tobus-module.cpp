@@ -27,6 +27,14 @@ int main(int argc, char** argv) {
   program.add_duration("--timeout", timeout, "Kill a handler's process group after this long (0: never)");
   program.add_duration("--claim-after", options.claim_after,
                        "Take over entries a dead instance left pending this long");
+  bool lines = false, framed = false;
+  auto* lines_opt = app.add_flag("--lines", lines,
+                                 "COMMAND is a co-process: started once, one line per message in and out");
+  app.add_flag("--framed", framed, "COMMAND is a co-process speaking length-prefixed frames (binary-safe)")
+      ->excludes(lines_opt);
+  app.add_option("--reload-on", options.reload_on, "Reload the co-process when PATH changes (repeatable)")
+      ->type_name("PATH")
+      ->allow_extra_args(false);
   app.add_option("--type", options.types, "Join TYPE: an @TYPE hop (or tobus-send --publish) copies messages here")
       ->type_name("TYPE")
       ->allow_extra_args(false);
@@ -77,6 +85,13 @@ int main(int argc, char** argv) {
   return program.run(static_cast<int>(args.size()), fixed.data(), [&] {
     options.command = command;
     if (timeout.count() > 0) options.timeout = timeout;
+    if ((lines || framed) && command.empty())
+      throw tobus::Error(tobus::ErrorKind::usage, "--lines and --framed need a COMMAND to run as a co-process");
+    if (!options.reload_on.empty() && !lines && !framed)
+      throw tobus::Error(tobus::ErrorKind::usage, "--reload-on needs --lines or --framed");
+    options.mode = lines ? tobus::ModuleOptions::Mode::lines
+                   : framed ? tobus::ModuleOptions::Mode::framed
+                            : tobus::ModuleOptions::Mode::per_message;
     for (const auto& t : options.types)
       if (!tobus::valid_name(t))
         throw tobus::Error(tobus::ErrorKind::usage, "bad --type '" + t + "': names are 1-64 of A-Z a-z 0-9 _ . -");

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <list>
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "tobus/coprocess.hpp"
 #include "tobus/error.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/registry.hpp"
@@ -57,6 +59,7 @@ struct Job {
   bool timed_out = false;
   std::int64_t started_ms = 0;
   std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
+  std::uint64_t tag = 0;             // given to the co-process, until it answers
 };
 
 // A finished entry: what to write, and that its inbox entry can then be acknowledged.
@@ -89,6 +92,18 @@ class Worker {
     base_env_.push_back("TOBUS_MODULE=" + options_.name);
     base_env_.push_back("TOBUS_REDIS=" + address_.url());
     base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());
+    if (options_.mode != ModuleOptions::Mode::per_message && !options_.command.empty()) {
+      CoProcessOptions co;
+      co.argv = options_.command;
+      co.env = base_env_;
+      co.mode = options_.mode == ModuleOptions::Mode::framed ? CoProcessOptions::Mode::framed
+                                                              : CoProcessOptions::Mode::lines;
+      co.reload_on = options_.reload_on;
+      co.max_in_flight = static_cast<std::size_t>(std::max(64, options_.batch));
+      co.name = options_.name;
+      capacity_ = static_cast<int>(co.max_in_flight);
+      co_ = std::make_unique<CoProcess>(std::move(co));
+    }
   }
 
   void run() {
@@ -103,6 +118,7 @@ class Worker {
         killed = true;
         for (auto& j : jobs_)
           if (j.process) j.process->signal_group(SIGKILL);
+        if (co_) co_->stop(Millis(0));
         spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
                      running());
         break;
@@ -123,6 +139,7 @@ class Worker {
         }
       }
     }
+    if (co_) co_->stop();
     try {
       if (!completions_.empty()) write_completions();
       cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
@@ -141,6 +158,7 @@ class Worker {
     }));
   }
   int free_slots() const {
+    if (co_ && !co_->can_submit()) return 0;
     // Jobs waiting for a retry do not hold a slot, but do bound how much is in hand.
     int in_hand = static_cast<int>(jobs_.size());
     if (in_hand >= capacity_ + 1024) return 0;
@@ -216,6 +234,7 @@ class Worker {
     auto wake = now + milliseconds(1000);
     wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
     if (joiner_) wake = std::min(wake, next_sweep_);
+    if (co_) wake = std::min(wake, co_->wake_at());
     for (auto& j : jobs_) {
       wake = std::min({wake, j.retry_at, j.deadline, j.kill_at, j.drain_until});
       if (!j.process) continue;
@@ -229,6 +248,8 @@ class Worker {
         owners.emplace_back(&j, fd);
       }
     }
+    const std::size_t co_first = fds.size();
+    if (co_) co_->add_pollfds(fds);
     // A reply already parsed must not wait for the socket.
     std::unique_ptr<Reply> reply;
     if (read_outstanding_ && reader_.take_reply(reply)) {
@@ -241,7 +262,8 @@ class Worker {
     if (n < 0 && errno != EINTR) throw Error(ErrorKind::failed, "poll failed");
     if (n <= 0) return;
     if (fds[0].revents) signals::drain();
-    for (std::size_t i = 2; i < fds.size(); ++i) {
+    if (co_) co_->handle(fds, co_first);
+    for (std::size_t i = 2; i < co_first; ++i) {
       if (!fds[i].revents) continue;
       auto [job, fd] = owners[i - 2];
       if (fd == job->process->stdin_fd()) {
@@ -328,6 +350,13 @@ class Worker {
       finish(job, o.rc, std::move(o.payload), std::move(o.error));
       return;
     }
+    if (co_) {
+      job.tag = ++next_tag_;
+      by_tag_[job.tag] = &job;
+      co_->submit(job.tag, job.message.payload);
+      if (options_.timeout) job.deadline = job.started + *options_.timeout;
+      return;
+    }
     std::vector<std::string> env = base_env_;
     const Message& m = job.message;
     env.push_back("TOBUS_ID=" + m.id);
@@ -349,10 +378,33 @@ class Worker {
   void check_jobs() {
     auto now = Clock::now();
     bool child = signals::take_child();
+    if (co_) {
+      if (signals::take_hup()) co_->reload();
+      if (now >= co_->wake_at()) co_->tick();
+      for (auto& r : co_->take_results()) {
+        auto it = by_tag_.find(r.tag);
+        if (it == by_tag_.end()) continue;  // timed out meanwhile
+        Job& j = *it->second;
+        by_tag_.erase(it);
+        j.tag = 0;
+        j.deadline = Clock::time_point::max();
+        finish(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+      }
+    }
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       Job& j = *it++;
       if (j.retry_at != Clock::time_point::max()) {
         if (now >= j.retry_at && signals::stop_count() == 0) launch(j);
+        continue;
+      }
+      if (j.tag && now >= j.deadline) {
+        // A co-process that sits on a message too long: the message fails, the process is
+        // restarted, and what else it held is retried.
+        by_tag_.erase(j.tag);
+        j.tag = 0;
+        j.deadline = Clock::time_point::max();
+        finish(j, rc_timeout, {}, "timed out after " + format_duration(*options_.timeout));
+        co_->restart("a message timed out");
         continue;
       }
       if (!j.process) continue;
@@ -484,6 +536,9 @@ class Worker {
   std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
   std::optional<Joiner> joiner_;
+  std::unique_ptr<CoProcess> co_;
+  std::uint64_t next_tag_ = 0;
+  std::unordered_map<std::uint64_t, Job*> by_tag_;
 };
 
 }  // namespace

@@ -34,6 +34,10 @@ using Handler = std::function<Outcome(const Message& message, int attempt)>;
 struct ModuleOptions {
   std::string name;
   std::vector<std::string> command;  // run per message; empty: `handler`, or pass-through
+  // per_message: COMMAND runs once per message. lines/framed: COMMAND is a co-process, started
+  // once and fed messages (docs/coprocess.md); restarted when it dies, reloaded on a change.
+  enum class Mode { per_message, lines, framed } mode = Mode::per_message;
+  std::vector<std::string> reload_on;  // co-process: more paths whose change reloads it
   Handler handler;
   int jobs = 1;                       // commands running at a time
   int retries = 3;                    // runs after the first one that asked for a retry

@@ -15,11 +15,14 @@ int pipe_fds[2] = {-1, -1};
 std::atomic<int> stops{0};
 std::atomic<int> first_stop{0};
 std::atomic<bool> child{false};
+std::atomic<bool> hup{false};
 
 void on_signal(int sig) {
   int saved = errno;
   if (sig == SIGCHLD) {
     child.store(true);
+  } else if (sig == SIGHUP) {
+    hup.store(true);
   } else if (sig == SIGINT || sig == SIGTERM) {
     int expected = 0;
     first_stop.compare_exchange_strong(expected, sig);
@@ -57,6 +60,7 @@ void drain() {
 int stop_count() { return stops.load(); }
 int stop_signal() { return first_stop.load(); }
 bool take_child() { return child.exchange(false); }
+bool take_hup() { return hup.exchange(false); }
 
 void reraise_stop() {
   int sig = first_stop.load();

@@ -15,6 +15,7 @@ void drain();    // empties the pipe
 int stop_count();   // SIGINT/SIGTERM received so far
 int stop_signal();  // the first of them, or 0
 bool take_child();  // a SIGCHLD arrived since the last call
+bool take_hup();    // a SIGHUP arrived since the last call (reload)
 
 // Ends the process by the first stop signal with its default action, so the parent sees 128+N.
 [[noreturn]] void reraise_stop();
