@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "tobus/error.hpp"
@@ -38,18 +39,26 @@ void setup_logging(const std::string& program, const CommonOptions& o) {
 }
 
 // One line per option, for completions and the docs tests (git's --git-completion-helper).
-void print_options(const CLI::App& app) {
+// Subcommands' options follow the program's own, each name once.
+void print_options(const CLI::App& app, std::set<std::string>& seen) {
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_group().empty() || opt->get_name().empty()) continue;
     if (opt->get_positional() && opt->get_lnames().empty() && opt->get_snames().empty()) continue;
     std::string names;
     for (const auto& s : opt->get_snames()) names += (names.empty() ? "-" : ",-") + s;
     for (const auto& l : opt->get_lnames()) names += (names.empty() ? "--" : ",--") + l;
+    if (!seen.insert(names).second) continue;
     // The type name without the validators CLI11 appends ("N:INT in [1 - 4096]" → "N").
     std::string value = opt->get_type_size() == 0 ? "" : opt->get_type_name();
     value = value.substr(0, value.find(':'));
     std::cout << names << '\t' << value << '\t' << opt->get_description() << '\n';
   }
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) print_options(*sub, seen);
+}
+
+void print_options(const CLI::App& app) {
+  std::set<std::string> seen;
+  print_options(app, seen);
 }
 
 }  // namespace
