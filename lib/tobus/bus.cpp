@@ -166,7 +166,8 @@ class Router {
     }
     conn_.append(args);
     ++replies;
-    if (w.is_reply) {
+    // A reply stream's expiry is renewed once per batch, not once per result.
+    if (w.is_reply && expired_.insert(w.key).second) {
       conn_.append({"PEXPIRE", w.key, std::to_string(options_.reply_ttl.count())});
       ++replies;
     }
@@ -190,6 +191,7 @@ class Router {
   void handle(std::vector<Entry> entries) {
     if (entries.empty()) return;
     load_types(entries);
+    expired_.clear();
     std::vector<Plan> plans;
     plans.reserve(entries.size());
     for (const auto& e : entries) plans.push_back(plan(e));
@@ -235,6 +237,7 @@ class Router {
   long long client_id_;
   std::set<std::string> known_inboxes_;
   std::map<std::string, std::vector<std::string>> type_members_;  // of the batch being routed
+  std::set<std::string> expired_;  // reply streams whose expiry this batch renewed
   Clock::time_point next_maintenance_{};
 };
 

@@ -672,7 +672,7 @@ JobResult JobRun::wait(const std::function<bool()>& stop) {
       handler_.reset();
       callback_.reset();
       phase_ = Phase::done;
-      result_ = {rc_timeout, {}, "stopped", {}};
+      result_ = {exit_code::failed, {}, "stopped", {}};
       break;
     }
     fds.clear();

@@ -184,11 +184,11 @@ class JobRun {
   // SIGKILL to every process of the job now (the module's second stop signal).
   void kill();
   // Runs the job to its end in a poll loop of its own (--once, tests). `stop`, checked between
-  // rounds, ends it early: kill(), and the result says "stopped".
+  // rounds, ends it early: kill(), and the result is rc 1, "stopped".
   JobResult wait(const std::function<bool()>& stop = {});
 
  private:
-  enum class Phase { before, handler, draining, settle, after, done };
+  enum class Phase { before, handler, settle, after, done };
   struct Callback;
 
   void start_handler();

@@ -288,14 +288,24 @@ std::string state_changes_key(const Keys& keys) { return keys.ns() + ":state-cha
 std::string escape_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (unsigned char ch : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto ch = static_cast<unsigned char>(s[i]);
+    if (ch >= 0x80) {
+      // UTF-8 text stays readable; other bytes are escaped.
+      std::size_t n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 1;
+      if (n > 1 && is_utf8(s.substr(i, n))) {
+        out += s.substr(i, n);
+        i += n - 1;
+        continue;
+      }
+    }
     switch (ch) {
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (ch < 0x20 || ch == 0x7f) {
+        if (ch < 0x20 || ch >= 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\x%02x", ch);
           out += buf;
@@ -1063,7 +1073,7 @@ class Session {
     std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
       return a.when != b.when ? a.when > b.when : a.id < b.id;
     });
-    static const char* numeric[] = {"attempt", "rc", "started", "finished", "pid"};
+    static const char* numeric[] = {"attempt", "rc", "started", "finished"};
     std::vector<std::vector<std::string>> rows{
         {"JOB", "STATUS", "MODULE", "ATTEMPT", "RC", "STARTED", "FINISHED", "HOST", "PID"}};
     std::string text;
@@ -1078,6 +1088,8 @@ class Session {
           else add_opt(o, k, v);  // malformed: the text as it is
         }
         add_opt(o, "host", j.f["host"]);
+        if (auto n = int_of(j.f["pid"])) o.add("pid", *n);
+        else add_opt(o, "pid", j.f["pid"]);
         text += o.str() + "\n";
       } else {
         auto cell = [&](const char* k) { return j.f[k].empty() ? std::string("-") : escape_text(j.f[k]); };
@@ -1302,9 +1314,12 @@ class Session {
       }
       for (const auto& argv : calls) sent.push_back(script_call(retry_script(), true, {dead, bus}, argv));
       for (const auto& s : sent) c.append(s.args);
+      std::vector<Reply> replies;
+      for (std::size_t i = 0; i < batch.size(); ++i) replies.push_back(c.read_reply());
       std::string text;
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        Reply rr = c.read_reply();
+        Reply& rr = replies[i];
+        // NOSCRIPT: nothing ran (the server lost its script cache); again with EVAL.
         if (no_script(rr)) rr = eval(c, retry_script(), {dead, bus}, calls[i]);
         if (rr.is_error()) script_error(rr, "retry dead letter " + batch[i].entry);
         if (rr.is_nil()) continue;  // someone else retried or purged it meanwhile

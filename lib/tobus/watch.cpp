@@ -92,10 +92,12 @@ constexpr std::string_view colour_reset = "\x1b[0m";
 
 std::string quoted(std::string_view text) { return "\"" + escape_bytes(text) + "\""; }
 
-// What an event adds to its id, as key=value words (the default line and the trace share them).
-std::string details(const Event& e) {
+// What an event adds to its id, as key=value words (the default line and the trace share them; the
+// trace shows a fan-out copy by its place in the tree instead).
+std::string details(const Event& e, bool copy = true) {
   std::string out;
   const Message& m = e.message;
+  if (copy && m.fan) out += " copy=" + std::to_string(m.fan->index) + "/" + std::to_string(m.fan->n);
   auto rc = [&] {
     if (e.rc) out += " rc=" + std::to_string(*e.rc);
   };
@@ -374,7 +376,7 @@ std::string clock_time(std::int64_t ms) {
 }
 
 Formatter::Formatter(std::string_view spec) {
-  static constexpr std::string_view tokens = "etTmirdapPhRfEXsS";
+  static constexpr std::string_view tokens = "etTmirdacpPhRfEXsS";
   std::string literal;
   auto flush = [&] {
     if (!literal.empty()) pieces_.push_back({0, std::move(literal)});
@@ -425,6 +427,9 @@ std::string Formatter::format(const Event& e) const {
       case 'r': if (e.rc) out += std::to_string(*e.rc); break;
       case 'd': if (e.duration_ms) out += std::to_string(*e.duration_ms); break;
       case 'a': if (e.attempts) out += std::to_string(e.attempts); break;
+      case 'c':
+        if (m.fan) out += std::to_string(m.fan->index) + "/" + std::to_string(m.fan->n);
+        break;
       case 'p': out += m.payload; break;
       case 'P': out += preview(m.payload); break;
       case 'h':
@@ -471,6 +476,7 @@ std::string event_json(const Event& e, PayloadMode payload) {
   JsonObject o;
   o.add("event", event_name(e.kind)).add("time", e.time_ms).add("module", e.module);
   o.add("stream", e.stream).add("entry", e.entry);
+  if (const auto& fan = e.message.fan) o.add("fanout", fan->group).add("copy", fan->index).add("copies", fan->n);
   if (e.duration_ms) o.add("duration_ms", *e.duration_ms);
   if (e.attempts) o.add("attempts", e.attempts);
   if (!e.error.empty()) o.add("error", e.error);
@@ -509,17 +515,42 @@ bool WatchFilter::matches(const Event& e) const {
 
 // --- the journey of one message ------------------------------------------------------------------
 
-void Journey::add(const Event& e) {
+namespace {
+
+using Kind = TraceNode::Kind;
+
+bool is_end(EventKind k) { return k == EventKind::dead || k == EventKind::delivered || k == EventKind::done; }
+
+// The list of nodes holding an event of stream entry `entry` (where a fan-out it made belongs).
+std::vector<TraceNode>* line_of_entry(std::vector<TraceNode>& nodes, const std::string& entry) {
+  for (auto& n : nodes) {
+    for (const auto& e : n.events)
+      if (e.entry == entry) return &nodes;
+    if (auto* found = line_of_entry(n.children, entry)) return found;
+  }
+  return nullptr;
+}
+
+TraceNode* find_fanout(std::vector<TraceNode>& nodes, const std::string& group) {
+  for (auto& n : nodes) {
+    if (n.kind == Kind::fanout && n.name == group) return &n;
+    if (auto* found = find_fanout(n.children, group)) return found;
+  }
+  return nullptr;
+}
+
+// Adds `e` to one line of the journey: a routing opens a hop, a result goes to the latest visit to
+// its hop that has none yet (a hop that ran twice, or whose routing is older than the history,
+// gets a node of its own), anything else is an event of its own.
+void add_to_line(std::vector<TraceNode>& line, const Event& e) {
   switch (e.kind) {
     case EventKind::routed:
-      nodes_.push_back({e.module, {e}, {}});
+      line.push_back({Kind::hop, e.module, 0, 0, {e}, {}});
       return;
     case EventKind::handled:
-    case EventKind::failed: {
-      // The latest visit to this hop that has no result yet; a hop that ran twice, or whose
-      // routing is older than the history, gets a node of its own.
-      for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
-        if (it->hop != e.module) continue;
+    case EventKind::failed:
+      for (auto it = line.rbegin(); it != line.rend(); ++it) {
+        if (it->kind != Kind::hop || it->name != e.module) continue;
         bool has_result = std::any_of(it->events.begin(), it->events.end(), [](const Event& x) {
           return x.kind == EventKind::handled || x.kind == EventKind::failed;
         });
@@ -529,17 +560,54 @@ void Journey::add(const Event& e) {
         }
         break;
       }
-      nodes_.push_back({e.module, {e}, {}});
+      line.push_back({Kind::hop, e.module, 0, 0, {e}, {}});
       return;
+    default:
+      line.push_back({Kind::event, {}, 0, 0, {e}, {}});
+      return;
+  }
+}
+
+}  // namespace
+
+void Journey::add(const Event& e) {
+  const auto& fan = e.message.fan;
+  std::vector<TraceNode>* line = &nodes_;
+  if (fan) {
+    // A copy: under its fan-out, placed after the entry that made it (the group is that entry).
+    TraceNode* f = find_fanout(nodes_, fan->group);
+    if (!f) {
+      std::vector<TraceNode>* parent = line_of_entry(nodes_, fan->group);
+      if (!parent) parent = &nodes_;
+      parent->push_back({Kind::fanout, fan->group, 0, fan->n, {}, {}});
+      f = &parent->back();
     }
-    case EventKind::dead:
-    case EventKind::delivered:
-    case EventKind::done:
-      if (!end_) end_ = e.kind;
-      [[fallthrough]];
-    case EventKind::sent:
-      nodes_.push_back({{}, {e}, {}});
-      return;
+    auto it = std::find_if(f->children.begin(), f->children.end(),
+                           [&](const TraceNode& c) { return c.index >= fan->index; });
+    if (it == f->children.end() || it->index != fan->index)
+      it = f->children.insert(it, {Kind::copy, {}, fan->index, fan->n, {}, {}});
+    line = &it->children;
+  }
+  add_to_line(*line, e);
+
+  // Which lines are still going: a fan-out splits one into N, a join merges the copies that
+  // reached it back into one, an end closes one.
+  if (fan && !splits_.contains(fan->group)) {
+    splits_[fan->group] = fan->n;
+    open_ += fan->n - 1;
+  }
+  if (fan && e.kind == EventKind::routed) arrived_[{e.module, fan->group}].insert(fan->index);
+  if (!fan && (e.kind == EventKind::handled || e.kind == EventKind::failed)) {
+    for (const auto& [key, copies] : arrived_) {
+      if (key.first != e.module || merged_.contains(key)) continue;
+      merged_.insert(key);
+      open_ -= static_cast<int>(copies.size()) - 1;
+    }
+  }
+  if (is_end(e.kind)) {
+    std::string key = fan ? fan->group + ":" + std::to_string(fan->index) : "main";
+    if (end_keys_.insert(key).second) --open_;  // a duplicate end (a hop that ran twice) ends nothing
+    last_end_ = e.kind;
   }
 }
 
@@ -554,12 +622,13 @@ std::int64_t first_time(const std::vector<TraceNode>& nodes) {
   return t;
 }
 
-std::optional<std::int64_t> end_time(const std::vector<TraceNode>& nodes) {
-  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
-    for (const auto& e : it->events)
-      if (e.kind == EventKind::dead || e.kind == EventKind::delivered || e.kind == EventKind::done)
-        return e.time_ms;
-  return std::nullopt;
+std::int64_t last_time(const std::vector<TraceNode>& nodes) {
+  std::int64_t t = 0;
+  for (const auto& n : nodes) {
+    for (const auto& e : n.events) t = std::max(t, e.time_ms);
+    if (!n.children.empty()) t = std::max(t, last_time(n.children));
+  }
+  return t;
 }
 
 bool has_failed(const std::vector<TraceNode>& nodes) {
@@ -571,20 +640,33 @@ bool has_failed(const std::vector<TraceNode>& nodes) {
   return false;
 }
 
+void indent(std::string& out, int level) { out.append(2 * static_cast<std::size_t>(level), ' '); }
+
 void render(std::string& out, const std::vector<TraceNode>& nodes, int level, std::int64_t t0,
             PayloadMode payload, bool failure_shown) {
   for (const auto& n : nodes) {
     int l = level;
-    if (!n.hop.empty()) {
-      out.append(2 * static_cast<std::size_t>(l), ' ');
-      out += "hop " + n.hop + "\n";
-      ++l;
+    switch (n.kind) {
+      case Kind::hop:
+        indent(out, l++);
+        out += "hop " + n.name + "\n";
+        break;
+      case Kind::fanout:
+        indent(out, l++);
+        out += "fan-out: " + std::to_string(n.of) + (n.of == 1 ? " copy\n" : " copies\n");
+        break;
+      case Kind::copy:
+        indent(out, l++);
+        out += "copy " + std::to_string(n.index) + " of " + std::to_string(n.of) + "\n";
+        break;
+      case Kind::event:
+        break;
     }
     for (const auto& e : n.events) {
-      out.append(2 * static_cast<std::size_t>(l), ' ');
+      indent(out, l);
       out += event_name(e.kind);
       out += " +" + std::to_string(e.time_ms - t0) + "ms";
-      out += details(e);
+      out += details(e, false);
       out += payload_words(e, payload);
       out += '\n';
       // The handler's last words, on the failure (or on the dead letter when that is all we have).
@@ -595,7 +677,7 @@ void render(std::string& out, const std::vector<TraceNode>& nodes, int level, st
         for (std::size_t start = 0; start <= tail.size();) {
           auto nl = tail.find('\n', start);
           auto line = tail.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
-          out.append(2 * static_cast<std::size_t>(l + 1), ' ');
+          indent(out, l + 1);
           out += "| " + escape_bytes(line) + "\n";
           if (nl == std::string_view::npos) break;
           start = nl + 1;
@@ -610,20 +692,27 @@ std::string nodes_json(const std::vector<TraceNode>& nodes, PayloadMode payload)
   std::string out = "[";
   for (const auto& n : nodes) {
     if (out.size() > 1) out += ',';
-    if (n.hop.empty() && n.children.empty() && n.events.size() == 1) {
+    if (n.kind == Kind::event && n.events.size() == 1) {
       out += event_json(n.events.front(), payload);
       continue;
     }
     JsonObject o;
-    o.add("hop", n.hop);
-    std::string events = "[";
-    for (const auto& e : n.events) {
-      if (events.size() > 1) events += ',';
-      events += event_json(e, payload);
+    switch (n.kind) {
+      case Kind::hop: {
+        o.add("hop", n.name);
+        std::string events = "[";
+        for (const auto& e : n.events) {
+          if (events.size() > 1) events += ',';
+          events += event_json(e, payload);
+        }
+        o.add_raw("events", events + "]");
+        break;
+      }
+      case Kind::fanout: o.add("fanout", n.name).add("copies", n.of); break;
+      case Kind::copy: o.add("copy", n.index).add("of", n.of); break;
+      case Kind::event: break;
     }
-    events += "]";
-    o.add_raw("events", events);
-    if (!n.children.empty()) o.add_raw("children", nodes_json(n.children, payload));
+    o.add_raw(n.kind == Kind::hop ? "children" : "nodes", nodes_json(n.children, payload));
     out += o.str();
   }
   return out + "]";
@@ -634,7 +723,7 @@ std::string nodes_json(const std::vector<TraceNode>& nodes, PayloadMode payload)
 std::string Journey::text(PayloadMode payload) const {
   std::int64_t t0 = first_time(nodes_);
   std::string out = id_ + ": ";
-  if (end_) out += std::string(event_name(*end_)) + " after " + std::to_string(*end_time(nodes_) - t0) + "ms";
+  if (ended()) out += std::string(event_name(*last_end_)) + " after " + std::to_string(last_time(nodes_) - t0) + "ms";
   else out += "in flight";
   out += '\n';
   render(out, nodes_, 1, t0, payload, has_failed(nodes_));
@@ -644,12 +733,12 @@ std::string Journey::text(PayloadMode payload) const {
 std::string Journey::json(PayloadMode payload) const {
   JsonObject o;
   o.add("id", id_);
-  if (end_) o.add("end", event_name(*end_));
+  if (ended()) o.add("end", event_name(*last_end_));
   else o.add_raw("end", "null");
   if (!nodes_.empty()) {
     std::int64_t t0 = first_time(nodes_);
     o.add("time", t0);
-    if (end_) o.add("duration_ms", *end_time(nodes_) - t0);
+    if (ended()) o.add("duration_ms", last_time(nodes_) - t0);
   }
   o.add_raw("nodes", nodes_json(nodes_, payload));
   return o.str() + "\n";

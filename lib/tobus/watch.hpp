@@ -4,8 +4,10 @@
 // (--trace) and per-module figures (--stats). Nothing here writes to Redis.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,8 +71,9 @@ std::string clock_time(std::int64_t ms);
 
 // A --format string in the manner of kcat -f: %-tokens and backslash escapes, parsed once.
 // Tokens: %e event, %t time (ms), %T time (HH:MM:SS.mmm), %m module, %i id, %r rc, %d duration
-// (ms), %a attempts, %p payload (raw bytes), %P preview, %h headers (k=v,...), %R route, %f
-// from, %E error or reason, %X stderr tail, %s stream entry id, %S stream key, %% a percent sign;
+// (ms), %a attempts, %c fan-out copy (I/N), %p payload (raw bytes), %P preview, %h headers
+// (k=v,...), %R route, %f from, %E error or reason, %X stderr tail, %s stream entry id, %S stream
+// key, %% a percent sign;
 // escapes \n \r \t \0 \\. Nothing is added at the end. Throws Error(usage) naming a bad token.
 class Formatter {
  public:
@@ -90,7 +93,8 @@ std::string format_line(const Event& e, PayloadMode payload, bool color);
 
 // A JSON Lines record: event, time, module, stream, entry, what the event adds (duration_ms,
 // attempts, error, stderr), then the message envelope of add_message, so a record is valid input
-// for `tobus-send --json`. Without `full` payload, `payload_size` (and `preview`) stand in for it.
+// for `tobus-send --json`. Without `full` payload, `payload_size` stands in for it (and with
+// `preview`, `preview`: its first 64 bytes, escaped).
 std::string event_json(const Event& e, PayloadMode payload);
 
 // --- filters -----------------------------------------------------------------------------------
@@ -107,10 +111,15 @@ struct WatchFilter {
 
 // --- the journey of one message ----------------------------------------------------------------
 
-// A node of a journey: a hop (its name and what happened there) or a single event at the bus
-// (sent, delivered, done, dead). Children hold what branches off a hop (fan-out copies, joins).
+// A node of a journey: a single event at the bus (sent, delivered, done, dead), a hop (a module and
+// what happened there), a fan-out (the copies one @TYPE hop made) or one of its copies (the lines
+// of that copy's own way, as `children`).
 struct TraceNode {
-  std::string hop;  // empty: a single event at the bus
+  enum class Kind { event, hop, fanout, copy };
+  Kind kind = Kind::event;
+  std::string name;  // hop: the module; fanout: the group (the bus entry that made the copies)
+  int index = 0;     // copy: which one (from 0)
+  int of = 0;        // fanout, copy: how many
   std::vector<Event> events;
   std::vector<TraceNode> children;
 };
@@ -120,8 +129,9 @@ class Journey {
   explicit Journey(std::string id) : id_(std::move(id)) {}
   void add(const Event& e);
   bool empty() const { return nodes_.empty(); }
-  // Delivered, done or dead: nothing more will happen.
-  bool ended() const { return end_.has_value(); }
+  // Every line of the journey ended (delivered, done or dead): the copies of a fan-out each end
+  // or are joined into one again.
+  bool ended() const { return !end_keys_.empty() && open_ <= 0; }
   const std::string& id() const { return id_; }
   const std::vector<TraceNode>& nodes() const { return nodes_; }
   std::string text(PayloadMode payload) const;  // the indented tree
@@ -130,7 +140,12 @@ class Journey {
  private:
   std::string id_;
   std::vector<TraceNode> nodes_;
-  std::optional<EventKind> end_;
+  std::optional<EventKind> last_end_;
+  int open_ = 1;                            // lines still going
+  std::set<std::string> end_keys_;          // the lines that ended (main, or GROUP:INDEX)
+  std::map<std::string, int> splits_;       // fan-out group -> copies
+  std::map<std::pair<std::string, std::string>, std::set<int>> arrived_;  // (module, group) -> copies
+  std::set<std::pair<std::string, std::string>> merged_;  // (module, group) joined
 };
 
 // --- running -----------------------------------------------------------------------------------
