@@ -20,6 +20,7 @@
 #include "tobus/router.hpp"
 #include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/state.hpp"
 #include "tobus/stream.hpp"
 
 extern char** environ;
@@ -35,6 +36,8 @@ constexpr auto kill_grace = milliseconds(2000);   // SIGTERM → SIGKILL on a ti
 constexpr auto drain_grace = milliseconds(1000);  // output held open after the handler exited
 constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
+// How long a job's state record (job:ID) is kept after the job ended.
+constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
 
 std::string env_name(std::string_view header) {
   std::string out = "TOBUS_HEADER_";
@@ -143,6 +146,8 @@ class Worker {
     try {
       if (!completions_.empty()) write_completions();
       cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
+      Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
+      flush_module_record(left.integer() > 0 ? "running" : "stopped");
     } catch (const RedisError& e) {
       spdlog::warn("{}", e.what());
     }
@@ -185,6 +190,36 @@ class Worker {
     cmd_.command({"HSET", keys_.instances(options_.name), consumer_.consumer(), json});
     registry_.note(options_.name, now_ms());
     registry_.flush(cmd_);
+    flush_module_record("running");
+  }
+
+  // The module's state record (module:NAME): status, messages done and failed, last failure.
+  // Counts are added up here and written with the heartbeat, off the hot path.
+  void flush_module_record(const std::string& status) {
+    const std::string name = "module:" + options_.name;
+    try {
+      if (done_since_flush_) state_incr(cmd_, keys_, name, "done", done_since_flush_);
+      if (failed_since_flush_) state_incr(cmd_, keys_, name, "failed", failed_since_flush_);
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      spdlog::warn("cannot count in state record '{}': {}, ignoring", name, e.what());
+    }
+    done_since_flush_ = failed_since_flush_ = 0;
+    Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
+    if (!last_failure_.empty()) fields.emplace_back("last_failure", last_failure_);
+    write_record(name, fields);
+  }
+
+  // State records are for people and scripts: a record spoilt by hand never stops the work.
+  void write_record(const std::string& name, const Fields& fields) {
+    try {
+      state_set(cmd_, keys_, name, fields);
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      spdlog::warn("cannot write state record '{}': {}, ignoring", name, e.what());
+    }
   }
 
   void maintain() {
@@ -363,6 +398,7 @@ class Worker {
     env.push_back("TOBUS_FROM=" + m.from);
     env.push_back("TOBUS_ROUTE=" + join_route(m.route, 1));
     env.push_back("TOBUS_ATTEMPT=" + std::to_string(job.attempt));
+    env.push_back("TOBUS_JOB=job:" + m.id);
     for (const auto& [k, v] : m.headers) env.push_back(env_name(k) + "=" + v);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
@@ -373,6 +409,14 @@ class Worker {
       return;
     }
     if (options_.timeout) job.deadline = job.started + *options_.timeout;
+    // The job's state record: what runs where, readable with tobus-state get job:ID.
+    write_record("job:" + m.id,
+              {{"status", "running"},
+               {"module", options_.name},
+               {"attempt", std::to_string(job.attempt)},
+               {"host", host_name()},
+               {"pid", std::to_string(job.process->pid())},
+               {"started", std::to_string(job.started_ms)}});
   }
 
   void check_jobs() {
@@ -448,6 +492,19 @@ class Worker {
       return;
     }
     Message& m = job.message;
+    if (rc == 0) ++done_since_flush_;
+    else {
+      ++failed_since_flush_;
+      last_failure_ = m.id + ": " + (error.empty() ? "rc " + std::to_string(rc) : error);
+    }
+    if (!options_.command.empty() && !co_) {
+      write_record("job:" + m.id,
+                   {{"status", rc == 0 ? "done" : "failed"},
+                    {"rc", std::to_string(rc)},
+                    {"attempt", std::to_string(job.attempt)},
+                    {"finished", std::to_string(now_ms())}});
+      cmd_.command({"PEXPIRE", state_key(keys_, "job:" + m.id), std::to_string(job_record_ttl_ms)});
+    }
     m.route.erase(m.route.begin());
     m.from = options_.name;
     m.trail.push_back({options_.name, rc, now_ms(), duration});
@@ -536,6 +593,8 @@ class Worker {
   std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
   std::optional<Joiner> joiner_;
+  long long done_since_flush_ = 0, failed_since_flush_ = 0;
+  std::string last_failure_;
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, Job*> by_tag_;
