@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   set->add_option("NAME", o.name, "The record")->required();
   set->add_option("FIELD=VALUE", o.args, "Fields to set")->required();
 
-  auto* del = verb("del", tobus::StateVerb::del, "Delete fields, or the whole record (exit 1: nothing was there)");
+  auto* del = verb("del", tobus::StateVerb::del, "Delete fields, or the whole record (exit 1: none)");
   del->add_option("NAME", o.name, "The record")->required();
   del->add_option("FIELD", o.args, "Fields to delete (none: the whole record)");
 
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   watch->add_option("PATTERN", o.pattern, "Glob over names (default: *)");
   watch->add_flag("--json", o.json, json_help);
 
-  auto* modules = verb("modules", tobus::StateVerb::modules, "List the modules with their instances, inbox and pending");
+  auto* modules = verb("modules", tobus::StateVerb::modules, "List modules: instances, inbox, pending");
   modules->add_flag("--json", o.json, json_help);
   modules->add_flag("--names", o.names_only, "Print only the registered module names")->excludes("--json");
 

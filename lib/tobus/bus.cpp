@@ -106,7 +106,7 @@ class Router {
       return p;
     }
     Message& m = *p.message;
-    if (!m.from.empty() && valid_name(m.from) && m.from != "send") registry_.note(m.from, now_ms());
+    if (!m.from.empty() && valid_name(m.from) && m.from != "send" && m.from != "retry") registry_.note(m.from, now_ms());
     bool modified = false;
     if (options_.hooks.on_receive) {
       std::string reason;

@@ -282,7 +282,9 @@ bool valid_state_name(std::string_view name) {
   return true;
 }
 
-std::string state_key(const Keys& keys, std::string_view name) { return keys.ns() + ":state:" + std::string(name); }
+std::string state_key(const Keys& keys, std::string_view name) {
+  return keys.ns() + ":state:" + std::string(name);
+}
 std::string state_changes_key(const Keys& keys) { return keys.ns() + ":state-changes"; }
 
 std::string escape_text(std::string_view s) {
@@ -505,7 +507,8 @@ void state_set(Connection& c, const Keys& keys, std::string_view name, const Fie
   if (r.is_error()) script_error(r, "set " + quote(name));
 }
 
-long long state_del(Connection& c, const Keys& keys, std::string_view name, const std::vector<std::string>& fields) {
+long long state_del(Connection& c, const Keys& keys, std::string_view name,
+                    const std::vector<std::string>& fields) {
   std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
   Args argv{name, ml};
   for (const auto& f : fields) argv.push_back(f);
@@ -523,7 +526,8 @@ bool state_cas(Connection& c, const Keys& keys, std::string_view name, std::stri
   return r[0].integer() == 1;
 }
 
-long long state_incr(Connection& c, const Keys& keys, std::string_view name, std::string_view field, long long by) {
+long long state_incr(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
+                     long long by) {
   std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
   std::string n = std::to_string(by);
   Reply r = eval(c, incr_script(), {key, changes}, Args{name, ml, field, n});
@@ -531,7 +535,8 @@ long long state_incr(Connection& c, const Keys& keys, std::string_view name, std
   if (r.is_error()) {
     if (r.str().find("not an integer") != std::string_view::npos) {
       Reply v = c.command({"HGET", key, field});
-      throw Error(ErrorKind::bad_input, "cannot " + doing + ": its value " + quote(v.str()) + " is not an integer");
+      throw Error(ErrorKind::bad_input,
+                  "cannot " + doing + ": its value " + quote(v.str()) + " is not an integer");
     }
     if (r.str().find("overflow") != std::string_view::npos)
       throw Error(ErrorKind::bad_input, "cannot " + doing + " by " + n + ": the result would overflow");
@@ -599,7 +604,8 @@ StateList state_list(Connection& c, const Keys& keys, std::string_view pattern) 
       std::string name = all[i].substr(prefix.size());
       if (t.str() != "hash") {
         if (t.str() != "none")
-          out.skipped.push_back("'" + escape_text(all[i]) + "': it holds a " + std::string(t.str()) + ", not a hash");
+          out.skipped.push_back("'" + escape_text(all[i]) + "': it holds a " + std::string(t.str()) +
+                                ", not a hash");
       } else if (!valid_state_name(name)) {
         out.skipped.push_back("'" + escape_text(all[i]) + "': not a valid state record name");
       } else {
@@ -637,7 +643,7 @@ std::string format_state_change(const StateChange& c) {
 
 std::string state_change_json(const StateChange& c) {
   JsonObject o;
-  o.add("entry", c.entry).add("at", static_cast<std::int64_t>(id_ms(c.entry))).add("name", c.name).add("op", c.op);
+  o.add("entry", c.entry).add("at", id_ms(c.entry)).add("name", c.name).add("op", c.op);
   if (c.op == "del") {
     std::vector<std::string> names;
     for (const auto& f : c.fields) names.push_back(f.first);
@@ -687,7 +693,12 @@ class Session {
   }
   static void check_field(const std::string& f, const std::string& what) {
     if (!valid_state_name(f))
-      throw Error(ErrorKind::usage, "bad field " + quote(what) + ": a field is 1-200 of A-Z a-z 0-9 _ . : @ / -");
+      throw Error(ErrorKind::usage,
+                  "bad field " + quote(what) + ": a field is 1-200 of A-Z a-z 0-9 _ . : @ / -");
+  }
+  static Error too_many(const std::string& verb) {
+    return Error(ErrorKind::usage,
+                 "too many fields: at most " + std::to_string(max_state_fields) + " per " + verb);
   }
   static std::pair<std::string, std::string> split_assignment(const std::string& text) {
     auto eq = text.find('=');
@@ -739,8 +750,7 @@ class Session {
 
   int set() {
     check_name();
-    if (o_.args.size() > max_state_fields)
-      throw Error(ErrorKind::usage, "too many fields: at most " + std::to_string(max_state_fields) + " per set");
+    if (o_.args.size() > max_state_fields) throw too_many("set");
     Fields fields;
     for (const auto& a : o_.args) {
       auto fv = split_assignment(a);
@@ -754,8 +764,7 @@ class Session {
 
   int del() {
     check_name();
-    if (o_.args.size() > max_state_fields)
-      throw Error(ErrorKind::usage, "too many fields: at most " + std::to_string(max_state_fields) + " per del");
+    if (o_.args.size() > max_state_fields) throw too_many("del");
     for (const auto& f : o_.args)
       if (f.empty()) throw Error(ErrorKind::usage, "empty field name");
     Connection c = connect();
@@ -932,7 +941,9 @@ class Session {
     std::unique_ptr<Reply> r;
     while (!c.take_reply(r)) {
       auto left = std::chrono::ceil<Millis>(deadline - Clock::now()).count();
-      if (left <= 0) throw Error(ErrorKind::timeout, "no answer from Redis at '" + address_.display() + "' within 1s");
+      if (left <= 0)
+        throw Error(ErrorKind::timeout,
+                    "no answer from Redis at '" + address_.display() + "' within 1s");
       pollfd p{c.fd(), POLLIN, 0};
       int n = poll(&p, 1, static_cast<int>(left));
       if (n < 0 && errno != EINTR) throw RedisError("poll failed");
@@ -1001,7 +1012,8 @@ class Session {
     std::int64_t now = now_ms();
     auto live = [now](const ModuleInstance& in) { return in.known && now - in.heartbeat < instance_live_ms; };
     auto num = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : "unknown"; };
-    std::vector<std::vector<std::string>> table_rows{{"MODULE", "STATUS", "INSTANCES", "INBOX", "PENDING", "LAST_SEEN"}};
+    std::vector<std::vector<std::string>> table_rows{
+        {"MODULE", "STATUS", "INSTANCES", "INBOX", "PENDING", "LAST_SEEN"}};
     std::string text;
     for (const ModuleRow* row : order) {
       std::int64_t n_live = 0, seen = row->registry ? row->registry->last_seen : 0;
@@ -1014,7 +1026,9 @@ class Session {
       if (o_.json) {
         JsonObject j;
         j.add("name", row->name).add("status", n_live > 0 ? "up" : "down").add("registered", row->registered);
-        add_opt(j, "first_seen", row->registry ? std::optional<std::int64_t>(row->registry->first_seen) : std::nullopt);
+        std::optional<std::int64_t> first;
+        if (row->registry) first = row->registry->first_seen;
+        add_opt(j, "first_seen", first);
         add_opt(j, "last_seen", seen > 0 ? std::optional<std::int64_t>(seen) : std::nullopt);
         j.add("live", n_live);
         if (row->instances) {
@@ -1024,7 +1038,8 @@ class Session {
             JsonObject i;
             i.add("id", in.id).add("live", live(in)).add("known", in.known);
             if (in.known)
-              i.add("host", in.host).add("pid", in.pid).add("started", in.started).add("heartbeat", in.heartbeat).add("jobs", in.jobs);
+              i.add("host", in.host).add("pid", in.pid).add("started", in.started)
+                  .add("heartbeat", in.heartbeat).add("jobs", in.jobs);
             arr += i.str();
           }
           j.add_raw("instances", arr + "]");
@@ -1064,7 +1079,8 @@ class Session {
         if (r.is_error() || r.size() == 0) continue;  // changed type or gone since the scan
         Job j;
         j.id = l.names[i].substr(4);
-        for (std::size_t k = 0; k + 1 < r.size(); k += 2) j.f[std::string(r[k].str())] = std::string(r[k + 1].str());
+        for (std::size_t k = 0; k + 1 < r.size(); k += 2)
+          j.f[std::string(r[k].str())] = std::string(r[k + 1].str());
         if (!o_.module.empty() && j.f["module"] != o_.module) continue;
         j.when = int_of(j.f["started"]).value_or(int_of(j.f["finished"]).value_or(0));
         jobs.push_back(std::move(j));
@@ -1235,7 +1251,8 @@ class Session {
       std::size_t start = 0;
       while (start < stderr_tail.size()) {
         auto nl = stderr_tail.find('\n', start);
-        auto line = std::string_view(stderr_tail).substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        auto end = nl == std::string::npos ? stderr_tail.size() : nl;
+        auto line = std::string_view(stderr_tail).substr(start, end - start);
         text += "  " + escape_text(line) + "\n";
         start = nl == std::string::npos ? stderr_tail.size() : nl + 1;
       }
@@ -1257,7 +1274,8 @@ class Session {
       bool junk = false;
       auto fields = retry_fields(d, route, error, junk);
       if (!fields)
-        throw Error(junk ? ErrorKind::bad_input : ErrorKind::failed, "cannot retry dead letter " + d.entry + ": " + error);
+        throw Error(junk ? ErrorKind::bad_input : ErrorKind::failed,
+                    "cannot retry dead letter " + d.entry + ": " + error);
       Args argv{d.entry};
       for (const auto& [k, v] : *fields) {
         argv.push_back(k);
@@ -1265,7 +1283,9 @@ class Session {
       }
       Reply r = eval(c, retry_script(), {dead, bus}, argv);
       if (r.is_error()) script_error(r, "retry dead letter " + d.entry);
-      if (r.is_nil()) throw Error(ErrorKind::failed, "dead letter " + d.entry + " is gone (retried or purged meanwhile)");
+      if (r.is_nil())
+        throw Error(ErrorKind::failed,
+                    "dead letter " + d.entry + " is gone (retried or purged meanwhile)");
       out(message_id_of(*fields) + "\n");
       return exit_code::ok;
     }
@@ -1341,8 +1361,10 @@ class Session {
     Connection c = connect();
     const std::string dead = keys_.dead();
     std::string minid;
-    if (o_.older_than) minid = std::to_string(std::max<std::int64_t>(0, now_ms() - o_.older_than->count())) + "-0";
-    Reply r = o_.older_than ? c.command({"XTRIM", dead, "MINID", minid}) : c.command({"XTRIM", dead, "MAXLEN", "0"});
+    if (o_.older_than)
+      minid = std::to_string(std::max<std::int64_t>(0, now_ms() - o_.older_than->count())) + "-0";
+    Reply r = o_.older_than ? c.command({"XTRIM", dead, "MINID", minid})
+                            : c.command({"XTRIM", dead, "MAXLEN", "0"});
     if (r.is_error()) read_error(c, r, dead, "stream", "purge the dead letters");
     out(std::to_string(r.integer()) + "\n");
     return exit_code::ok;
@@ -1357,8 +1379,9 @@ class Session {
 void add_commands_help(const CLI::App& app, const std::string& prefix, std::string& out) {
   auto line = [&out](const std::string& left, const std::string& right) {
     constexpr std::size_t column = 30;
-    out += left + (left.size() < column ? std::string(column - left.size(), ' ') : "\n" + std::string(column, ' ')) +
-           right + "\n";
+    std::string pad = left.size() < column ? std::string(column - left.size(), ' ')
+                                            : "\n" + std::string(column, ' ');
+    out += left + pad + right + "\n";
   };
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
     std::string usage = "  " + prefix + sub->get_name();
@@ -1367,7 +1390,7 @@ void add_commands_help(const CLI::App& app, const std::string& prefix, std::stri
       if (opt->get_lnames().empty() && opt->get_snames().empty() && opt->get_positional()) {
         std::string arg = opt->get_name() + (opt->get_items_expected_max() > 1 ? "..." : "");
         usage += " " + (opt->get_required() ? arg : "[" + arg + "]");
-      } else if (opt->get_name() != "--help" && !opt->get_lnames().empty() && opt->get_lnames().front() != "help") {
+      } else if (!opt->get_lnames().empty() && opt->get_lnames().front() != "help") {
         options.push_back(opt);
       }
     }
@@ -1394,7 +1417,8 @@ std::string commands_help(const CLI::App& app) {
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options, int out_fd) {
   // wait and watch block on Redis and must end by a stop signal at once; dead retry stops between
   // batches. The rest keep the default disposition of SIGINT and SIGTERM.
-  if (options.verb == StateVerb::wait || options.verb == StateVerb::watch || options.verb == StateVerb::dead_retry)
+  auto v = options.verb;
+  if (v == StateVerb::wait || v == StateVerb::watch || v == StateVerb::dead_retry)
     signals::install();
   else
     signals::ignore_sigpipe();

@@ -117,23 +117,25 @@ std::optional<Fields> retry_fields(const DeadLetter& d, const std::vector<std::s
 // --- the verbs of tobus-state ------------------------------------------------------------------
 
 enum class StateVerb {
-  get, set, del, list, cas, incr, wait, watch, modules, jobs, dead_list, dead_show, dead_retry, dead_purge
+  get, set, del, list, cas, incr, wait, watch, modules, jobs,  // records and the registry
+  dead_list, dead_show, dead_retry, dead_purge,                 // dead letters
 };
 
 struct StateOptions {
   StateVerb verb = StateVerb::get;
-  std::string name;                 // the record; the ID of dead show and dead retry
-  std::vector<std::string> args;    // set: FIELD=VALUE...; del: FIELD...; get: [FIELD]; wait: FIELD=VALUE
+  std::string name;  // the record; the ID of dead show and dead retry
+  // set: FIELD=VALUE...; del: FIELD...; get: [FIELD]; wait: FIELD=VALUE
+  std::vector<std::string> args;
   std::string field, expected, desired;  // cas, incr
-  long long by = 1;                 // incr
-  std::string pattern = "*";        // list, watch
-  std::string module;               // jobs
+  long long by = 1;                      // incr
+  std::string pattern = "*";             // list, watch
+  std::string module;                    // jobs
   bool json = false;
-  bool names_only = false;          // modules --names
-  bool all = false;                 // dead retry --all
-  std::string to;                   // dead retry --to (a route)
-  std::optional<Millis> timeout;    // wait
-  std::optional<Millis> older_than; // dead purge
+  bool names_only = false;           // modules --names
+  bool all = false;                  // dead retry --all
+  std::string to;                    // dead retry --to (a route)
+  std::optional<Millis> timeout;     // wait
+  std::optional<Millis> older_than;  // dead purge
 };
 
 // The commands of `app` with their arguments and options, for the end of its --help (each
@@ -141,6 +143,7 @@ struct StateOptions {
 std::string commands_help(const CLI::App& app);
 
 // Validates the arguments (Error(usage)), runs the verb and returns the exit code.
-int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options, int out_fd);
+int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options,
+              int out_fd);
 
 }  // namespace tobus

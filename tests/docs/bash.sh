@@ -9,9 +9,12 @@ check "tobus.bash parses" bash -n "$completion"
 # A tobus-state that knows two modules, one that hangs, and an empty tree to complete files in.
 mkdir -p "$SCRATCH/state" "$SCRATCH/hang" "$SCRATCH/tree/dir-a" "$SCRATCH/tree/dir-b"
 touch "$SCRATCH/tree/file-a" "$SCRATCH/tree/file-b"
-printf '#!/bin/sh\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' "$SCRATCH/state.log" \
+# Both stand-ins answer --_options as the real one does: tobus-state completes itself too.
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' \
+    "$TOBUS_BIN_DIR/tobus-state" "$SCRATCH/state.log" \
     >"$SCRATCH/state/tobus-state"
-printf '#!/bin/sh\nexec sleep 30\n' >"$SCRATCH/hang/tobus-state"
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\nexec sleep 30\n' "$TOBUS_BIN_DIR/tobus-state" \
+    >"$SCRATCH/hang/tobus-state"
 chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
 
 # complete LINE: complete LINE (the cursor at its end) in a fresh bash that sourced the

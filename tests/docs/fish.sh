@@ -10,9 +10,12 @@ check "tobus.fish parses" fish --no-execute "$completion"
 
 mkdir -p "$SCRATCH/fish" "$SCRATCH/state" "$SCRATCH/hang" "$SCRATCH/tree/dir-a" "$SCRATCH/tree/dir-b"
 touch "$SCRATCH/tree/file-a" "$SCRATCH/tree/file-b"
-printf '#!/bin/sh\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' "$SCRATCH/state.log" \
+# Both stand-ins answer --_options as the real one does: tobus-state completes itself too.
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' \
+    "$TOBUS_BIN_DIR/tobus-state" "$SCRATCH/state.log" \
     >"$SCRATCH/state/tobus-state"
-printf '#!/bin/sh\nexec sleep 30\n' >"$SCRATCH/hang/tobus-state"
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\nexec sleep 30\n' "$TOBUS_BIN_DIR/tobus-state" \
+    >"$SCRATCH/hang/tobus-state"
 chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
 for prog in "${PROGRAMS[@]}"; do
     cp "$completion" "$SCRATCH/fish/$prog.fish"

@@ -11,9 +11,12 @@ check "_tobus parses" zsh -n "$completion"
 mkdir -p "$SCRATCH/zsh" "$SCRATCH/state" "$SCRATCH/hang" "$SCRATCH/tree/dir-a" "$SCRATCH/tree/dir-b"
 touch "$SCRATCH/tree/file-a" "$SCRATCH/tree/file-b"
 cp "$completion" "$SCRATCH/zsh/"
-printf '#!/bin/sh\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' "$SCRATCH/state.log" \
+# Both stand-ins answer --_options as the real one does: tobus-state completes itself too.
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\necho "$*" >>"%s"\nprintf "upper\\nrev\\n"\n' \
+    "$TOBUS_BIN_DIR/tobus-state" "$SCRATCH/state.log" \
     >"$SCRATCH/state/tobus-state"
-printf '#!/bin/sh\nexec sleep 30\n' >"$SCRATCH/hang/tobus-state"
+printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\nexec sleep 30\n' "$TOBUS_BIN_DIR/tobus-state" \
+    >"$SCRATCH/hang/tobus-state"
 chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
 
 for prog in "${PROGRAMS[@]}"; do

@@ -1,0 +1,208 @@
+// Unit tests of tobus-state's pure functions: no Redis, milliseconds.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tobus/state.hpp"
+
+using namespace tobus;
+
+TEST_CASE("sha1_hex: the FIPS 180 test vectors (EVALSHA must name the script Redis computes)") {
+  CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  CHECK(sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+  CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  CHECK(sha1_hex(std::string(1000000, 'a')) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  // Lengths around the padding boundary (55, 56, 64 bytes).
+  CHECK(sha1_hex(std::string(55, 'x')) != sha1_hex(std::string(56, 'x')));
+  CHECK(sha1_hex(std::string(64, 'a')) == "0098ba824b5c16427bd7a1122a5a442a25ec644d");
+}
+
+TEST_CASE("valid_state_name") {
+  CHECK(valid_state_name("job:42"));
+  CHECK(valid_state_name("module:upper"));
+  CHECK(valid_state_name("a@b/c.d-e_f:G9"));
+  CHECK(valid_state_name(std::string(200, 'n')));
+  CHECK_FALSE(valid_state_name(std::string(201, 'n')));
+  CHECK_FALSE(valid_state_name(""));
+  CHECK_FALSE(valid_state_name("a b"));
+  CHECK_FALSE(valid_state_name("a=b"));
+  CHECK_FALSE(valid_state_name("a*"));
+  CHECK_FALSE(valid_state_name("caf\xc3\xa9"));
+}
+
+TEST_CASE("escape_text keeps a value on one line") {
+  CHECK(escape_text("plain text") == "plain text");
+  CHECK(escape_text("a\nb\tc\rd\\e") == "a\\nb\\tc\\rd\\\\e");
+  CHECK(escape_text(std::string("\0\x01\x7f", 3)) == "\\x00\\x01\\x7f");
+  CHECK(escape_text("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 stays
+  CHECK(escape_text("a\xff" "b\xc3") == "a\\xffb\\xc3");                     // not UTF-8: escaped
+}
+
+TEST_CASE("format_time_utc") {
+  CHECK(format_time_utc(0) == "1970-01-01T00:00:00Z");
+  CHECK(format_time_utc(1700000000123) == "2023-11-14T22:13:20Z");
+  CHECK(format_time_utc(1700000000123, true) == "2023-11-14T22:13:20.123Z");
+  CHECK(format_time_utc(1000, true) == "1970-01-01T00:00:01.000Z");
+  CHECK(format_time_utc(-5) == "1970-01-01T00:00:00Z");
+}
+
+TEST_CASE("change events: parsed and printed") {
+  Entry e{"1700000000123-0", {{"name", "job:1"}, {"op", "set"}, {"field", "a"}, {"value", "1 2"},
+                              {"field", "b"}, {"value", "x\ny"}}};
+  auto c = parse_state_change(e);
+  REQUIRE(c);
+  CHECK(c->name == "job:1");
+  CHECK(c->fields == Fields{{"a", "1 2"}, {"b", "x\ny"}});
+  CHECK(format_state_change(*c) == "job:1 set a=1 2 b=x\\ny");
+  CHECK(state_change_json(*c) ==
+        R"({"entry":"1700000000123-0","at":1700000000123,"name":"job:1","op":"set","fields":{"a":"1 2","b":"x\ny"}})");
+
+  Entry d{"5-1", {{"name", "r"}, {"op", "del"}, {"field", "a"}, {"field", "b"}}};
+  c = parse_state_change(d);
+  REQUIRE(c);
+  CHECK(format_state_change(*c) == "r del a b");
+  CHECK(state_change_json(*c) == R"({"entry":"5-1","at":5,"name":"r","op":"del","deleted":["a","b"]})");
+
+  Entry whole{"6-0", {{"name", "r"}, {"op", "del"}}};
+  c = parse_state_change(whole);
+  REQUIRE(c);
+  CHECK(format_state_change(*c) == "r del");
+  CHECK(state_change_json(*c) == R"({"entry":"6-0","at":6,"name":"r","op":"del","deleted":[]})");
+
+  CHECK_FALSE(parse_state_change(Entry{"1-0", {{"junk", "1"}}}));
+  CHECK_FALSE(parse_state_change(Entry{"1-0", {{"name", "x"}}}));
+  // A value before any field is ignored, not a crash.
+  c = parse_state_change(Entry{"1-0", {{"name", "x"}, {"op", "set"}, {"value", "v"}}});
+  REQUIRE(c);
+  CHECK(c->fields.empty());
+}
+
+TEST_CASE("parse_instance") {
+  auto in = parse_instance("h:1:ab", R"({"host":"vm","pid":42,"started":10,"heartbeat":20,"jobs":4})");
+  CHECK(in.known);
+  CHECK(in.id == "h:1:ab");
+  CHECK(in.host == "vm");
+  CHECK(in.pid == 42);
+  CHECK(in.heartbeat == 20);
+  CHECK(in.jobs == 4);
+  for (const char* junk : {"", "garbage", "[1,2]", "{\"heartbeat\":\"soon\"}", "{\"heartbeat\":1.5}",
+                           "{\"heartbeat\":{}}", "{\"heartbeat\":1", "{\"host\":\"h\"}"})
+    CHECK_FALSE(parse_instance("x", junk).known);
+  CHECK_FALSE(parse_instance("x", std::string(5000, '{')).known);
+}
+
+namespace {
+DeadLetter failed_hop() {
+  Entry e{"10-0",
+          {{"v", "1"}, {"id", "m1"}, {"route", "c,d"}, {"from", "b"}, {"created", "5"},
+           {"reply", "ns:reply:x"}, {"rc", "3"}, {"trail", "a:0:6:1,b:3:7:1"}, {"h:lang", "en"},
+           {"status", "failed"}, {"hop", "b"}, {"attempts", "2"}, {"error", "handler exited with 3"},
+           {"stderr", "oops\n"}, {"payload", std::string("p\0q", 3)}, {"dead.reason", "handler exited with 3"},
+           {"dead.stream", "ns:bus"}, {"dead.entry", "9-0"}, {"dead.at", "11"}, {"dead.hop", "b"},
+           {"dead.rc", "3"}, {"dead.attempts", "2"}, {"dead.stderr", "oops\n"}}};
+  return parse_dead_letter(e);
+}
+std::string field(const Fields& f, const std::string& name) {
+  for (const auto& [k, v] : f)
+    if (k == name) return v;
+  return "<none>";
+}
+}  // namespace
+
+TEST_CASE("parse_dead_letter splits the entry's fields from dead.*") {
+  DeadLetter d = failed_hop();
+  CHECK(d.entry == "10-0");
+  CHECK(d.original.size() == 15);
+  CHECK(d.original.back().first == "payload");
+  CHECK(d.reason == "handler exited with 3");
+  CHECK(d.stream == "ns:bus");
+  CHECK(d.source_entry == "9-0");
+  CHECK(d.at == 11);
+  CHECK(d.hop == "b");
+  CHECK(d.rc == 3);
+  CHECK(d.attempts == 2);
+  CHECK(d.stderr_tail == "oops\n");
+  CHECK(d.message_id() == "m1");
+
+  // Hand-written: no dead.* at all, or junk values.
+  DeadLetter j = parse_dead_letter(Entry{"1-0", {{"junk", "1"}, {"dead.rc", "x"}}});
+  CHECK(j.original.size() == 2);
+  CHECK(j.reason.empty());
+  CHECK_FALSE(j.rc);
+  CHECK(j.message_id().empty());
+  DeadLetter b = parse_dead_letter(Entry{"1-0", {{"id", "has space"}, {"dead.reason", "r"}, {"dead.rc", "x"}}});
+  CHECK(b.message_id().empty());
+  CHECK_FALSE(b.rc);
+}
+
+TEST_CASE("retry_fields") {
+  std::string error;
+  bool junk = true;
+  DeadLetter d = failed_hop();
+
+  SUBCASE("a failed hop goes back to that hop, then the rest of its route") {
+    auto f = retry_fields(d, nullptr, error, junk);
+    REQUIRE(f);
+    CHECK_FALSE(junk);
+    CHECK(field(*f, "id") == "m1");
+    CHECK(field(*f, "route") == "b,c,d");
+    CHECK(field(*f, "from") == "retry");
+    CHECK(field(*f, "created") == "5");
+    CHECK(field(*f, "reply") == "ns:reply:x");
+    CHECK(field(*f, "h:lang") == "en");
+    CHECK(field(*f, "payload") == std::string("p\0q", 3));
+    CHECK(field(*f, "trail") == "a:0:6:1,b:3:7:1");
+    for (const char* gone : {"status", "hop", "attempts", "error", "stderr", "rc", "dead.reason"})
+      CHECK(field(*f, gone) == "<none>");
+  }
+  SUBCASE("--to wins") {
+    std::vector<std::string> to{"x", "y"};
+    auto f = retry_fields(d, &to, error, junk);
+    REQUIRE(f);
+    CHECK(field(*f, "route") == "x,y");
+  }
+  SUBCASE("no failed hop: the route it had") {
+    d.hop.clear();
+    auto f = retry_fields(d, nullptr, error, junk);
+    REQUIRE(f);
+    CHECK(field(*f, "route") == "c,d");
+  }
+  SUBCASE("no route left") {
+    d = parse_dead_letter(Entry{"1-0", {{"v", "1"}, {"id", "e"}, {"route", ""}, {"payload", "x"}, {"dead.reason", "r"}}});
+    CHECK_FALSE(retry_fields(d, nullptr, error, junk));
+    CHECK_FALSE(junk);
+    CHECK(error.find("no route left") != std::string::npos);
+  }
+  SUBCASE("junk: only with --to, and only with a payload") {
+    d = parse_dead_letter(Entry{"1-0", {{"id", "j1"}, {"h:k", "v"}, {"h:bad key", "v"}, {"payload", "pp"}, {"dead.reason", "r"}}});
+    CHECK_FALSE(retry_fields(d, nullptr, error, junk));
+    CHECK(junk);
+    CHECK(error.find("could not be decoded (bad header name") != std::string::npos);
+    std::vector<std::string> to{"sink"};
+    auto f = retry_fields(d, &to, error, junk);
+    REQUIRE(f);
+    CHECK(field(*f, "id") == "j1");
+    CHECK(field(*f, "h:k") == "v");
+    CHECK(field(*f, "h:bad key") == "<none>");
+    CHECK(field(*f, "payload") == "pp");
+    CHECK(field(*f, "route") == "sink");
+
+    d = parse_dead_letter(Entry{"1-0", {{"id", "bad id"}, {"payload", "pp"}}});
+    f = retry_fields(d, &to, error, junk);
+    REQUIRE(f);
+    CHECK(field(*f, "id") != "bad id");
+    CHECK(valid_message_id(field(*f, "id")));
+
+    d = parse_dead_letter(Entry{"1-0", {{"junk", "1"}}});
+    CHECK_FALSE(retry_fields(d, &to, error, junk));
+    CHECK(error.find("no payload") != std::string::npos);
+  }
+  SUBCASE("a dead.hop that is not a module name") {
+    d.hop = "no such hop!";
+    CHECK_FALSE(retry_fields(d, nullptr, error, junk));
+    std::vector<std::string> to{"x"};
+    CHECK(retry_fields(d, &to, error, junk));
+  }
+}
