@@ -201,7 +201,7 @@ JsonObject& add_message(JsonObject& o, const Message& m) {
   return o;
 }
 
-std::optional<Message> message_from_json(std::string_view line, std::string& error) {
+std::optional<Message> message_from_json(std::string_view line, std::string& error, std::string* event) {
   rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError()) {
@@ -227,6 +227,7 @@ std::optional<Message> message_from_json(std::string_view line, std::string& err
     return true;
   };
   if (!str("id", m.id) || !str("from", m.from) || !str("reply", m.reply)) return std::nullopt;
+  if (event && !str("event", *event)) return std::nullopt;
   if (!m.id.empty() && !valid_message_id(m.id)) {
     error = "bad message id";
     return std::nullopt;

@@ -53,7 +53,8 @@ JsonObject& add_message(JsonObject& o, const Message& m);
 
 // Reads an envelope (extra keys, like a watch record's "event", are ignored). A missing route is
 // allowed (the caller may supply one); `error` names what is wrong otherwise.
-std::optional<Message> message_from_json(std::string_view line, std::string& error);
+// `event`, if given, gets the record's "event" (a tobus-watch record), or empty.
+std::optional<Message> message_from_json(std::string_view line, std::string& error, std::string* event = nullptr);
 
 // A flat JSON object of string values (a state record); nullopt when `json` is not one.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_flat_object(std::string_view json);

@@ -508,8 +508,10 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     for (auto& line : lines) {
       ++line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      std::string error;
-      auto m = message_from_json(line, error);
+      std::string error, event;
+      auto m = message_from_json(line, error, &event);
+      // A tobus-watch record of a finished journey (a result): nothing left to send.
+      if (m && m->route.empty() && !event.empty()) continue;
       if (m && m->route.empty()) {
         m->route = o.route;
         if (m->route.empty()) error = "no route (give one in the record or with --to)";

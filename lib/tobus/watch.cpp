@@ -606,8 +606,10 @@ void Journey::add(const Event& e) {
   }
   if (is_end(e.kind)) {
     std::string key = fan ? fan->group + ":" + std::to_string(fan->index) : "main";
-    if (end_keys_.insert(key).second) --open_;  // a duplicate end (a hop that ran twice) ends nothing
-    last_end_ = e.kind;
+    if (end_keys_.insert(key).second) {  // a duplicate end (a hop that ran twice) ends nothing
+      --open_;
+      ++ends_[e.kind];
+    }
   }
 }
 
@@ -720,11 +722,30 @@ std::string nodes_json(const std::vector<TraceNode>& nodes, PayloadMode payload)
 
 }  // namespace
 
+namespace {
+// How a journey ended, in one word: dead when any of its lines died, else how they ended.
+std::string_view end_word(const std::map<EventKind, int>& ends) {
+  if (ends.contains(EventKind::dead)) return event_name(EventKind::dead);
+  if (ends.contains(EventKind::delivered)) return event_name(EventKind::delivered);
+  return event_name(EventKind::done);
+}
+}  // namespace
+
 std::string Journey::text(PayloadMode payload) const {
   std::int64_t t0 = first_time(nodes_);
   std::string out = id_ + ": ";
-  if (ended()) out += std::string(event_name(*last_end_)) + " after " + std::to_string(last_time(nodes_) - t0) + "ms";
-  else out += "in flight";
+  if (ended()) {
+    out += std::string(end_word(ends_)) + " after " + std::to_string(last_time(nodes_) - t0) + "ms";
+    if (end_keys_.size() > 1) {
+      // The lines of a fan-out that was not joined again, each ended on its own.
+      std::string counts;
+      for (const auto& [kind, n] : ends_)
+        counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + std::string(event_name(kind));
+      out += " (" + counts + ")";
+    }
+  } else {
+    out += "in flight";
+  }
   out += '\n';
   render(out, nodes_, 1, t0, payload, has_failed(nodes_));
   return out;
@@ -733,8 +754,15 @@ std::string Journey::text(PayloadMode payload) const {
 std::string Journey::json(PayloadMode payload) const {
   JsonObject o;
   o.add("id", id_);
-  if (ended()) o.add("end", event_name(*last_end_));
+  if (ended()) o.add("end", end_word(ends_));
   else o.add_raw("end", "null");
+  if (end_keys_.size() > 1) {
+    std::vector<std::pair<std::string, std::string>> counts;
+    for (const auto& [kind, n] : ends_) counts.emplace_back(event_name(kind), std::to_string(n));
+    std::string json = "{";
+    for (const auto& [k, v] : counts) json += (json.size() > 1 ? "," : "") + json_string(k) + ":" + v;
+    o.add_raw("ends", json + "}");
+  }
   if (!nodes_.empty()) {
     std::int64_t t0 = first_time(nodes_);
     o.add("time", t0);
@@ -802,6 +830,7 @@ class Tap {
       } catch (const RedisError& e) {
         reconnect(e);
       }
+      fresh_.clear();  // read with the others just below
     }
     std::vector<Event> events;
     std::int64_t batch_end = 0;

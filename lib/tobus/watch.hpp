@@ -140,7 +140,7 @@ class Journey {
  private:
   std::string id_;
   std::vector<TraceNode> nodes_;
-  std::optional<EventKind> last_end_;
+  std::map<EventKind, int> ends_;  // how the lines ended
   int open_ = 1;                            // lines still going
   std::set<std::string> end_keys_;          // the lines that ended (main, or GROUP:INDEX)
   std::map<std::string, int> splits_;       // fan-out group -> copies
