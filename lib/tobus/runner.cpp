@@ -153,7 +153,8 @@ void Process::spawn(const std::vector<std::string>& argv, const std::vector<std:
       dfl.sa_handler = SIG_DFL;
       sigemptyset(&dfl.sa_mask);
       for (int sig : reset_signals) sigaction(sig, &dfl, nullptr);
-      if (!place_fd(in[0], 0) || !place_fd(child_out, 1) || !place_fd(err[1], 2)) child_fail(report[1], step_fd);
+      if (!place_fd(in[0], 0) || !place_fd(child_out, 1) || !place_fd(err[1], 2))
+        child_fail(report[1], step_fd);
       if (workdir && chdir(workdir) != 0) child_fail(report[1], step_chdir);
       if (setrlimit(RLIMIT_AS, &limit) != 0) child_fail(report[1], step_rlimit);
       sigset_t none;

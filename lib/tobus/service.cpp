@@ -2,11 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,10 +75,18 @@ std::string one_line(std::string_view s) {
   static const char hex[] = "0123456789abcdef";
   for (unsigned char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\x";
@@ -112,7 +120,8 @@ bool write_all(int fd, std::string_view data) {
 }
 
 // Walks `dirfd` (relative names under `prefix`) into `out`, at most Listing::max_scanned entries.
-void walk(int dirfd, const std::string& prefix, int depth, std::vector<Listing::File>& out, std::size_t& count) {
+void walk(int dirfd, const std::string& prefix, int depth, std::vector<Listing::File>& out,
+          std::size_t& count) {
   DIR* d = fdopendir(dirfd);
   if (!d) {
     close(dirfd);
@@ -154,7 +163,8 @@ std::string last_line(const std::string& text) {
   auto end = text.find_last_not_of('\n');
   if (end == std::string::npos) return {};
   auto start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 }  // namespace
@@ -203,14 +213,16 @@ ServicePick pick(const std::string& pool_dir, const Headers& headers) {
   const std::string* name = header(headers, "service");
   if (!name) return {{}, rc_bad_data, "no 'service' header: the module runs services from its pool"};
   if (!valid_service_name(*name))
-    return {{}, rc_bad_data,
+    return {{},
+            rc_bad_data,
             "bad service name '" + one_line(name->substr(0, 80)) +
                 "': names are 1-64 of A-Z a-z 0-9 _ . -, not starting with '.'"};
   std::string path = absolute(pool_dir) + "/" + *name;
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
     return {{}, rc_not_found, "unknown service '" + *name + "': no '" + path + "'"};
-  if (!S_ISREG(st.st_mode)) return {{}, rc_not_found, "service '" + *name + "' is not a file: '" + path + "'"};
+  if (!S_ISREG(st.st_mode))
+    return {{}, rc_not_found, "service '" + *name + "' is not a file: '" + path + "'"};
   if (access(path.c_str(), X_OK) != 0)
     return {{}, rc_not_found, "service '" + *name + "' is not executable: '" + path + "'"};
   ServicePick p;
@@ -272,7 +284,8 @@ void check_result_path(std::string_view path) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
-  if (path.back() == '/') throw Error(ErrorKind::usage, "--result '" + std::string(path) + "' names a directory");
+  if (path.back() == '/')
+    throw Error(ErrorKind::usage, "--result '" + std::string(path) + "' names a directory");
 }
 
 Listing list_dir(const std::string& dir) {
@@ -309,13 +322,22 @@ std::string Listing::json(std::size_t max_bytes) const {
     total += sb.GetSize() + 1;
     items.emplace_back(sb.GetString(), sb.GetSize());
   }
-  std::string out = "{\"count\":" + std::to_string(count) + ",\"truncated\":" + (cut ? "true" : "false") +
-                    ",\"files\":[";
+  std::string out =
+      "{\"count\":" + std::to_string(count) + ",\"truncated\":" + (cut ? "true" : "false") + ",\"files\":[";
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i) out += ',';
     out += items[i];
   }
   return out + "]}";
+}
+
+void check_service_options(const ServiceOptions& s, bool has_command) {
+  if (!s.pool.empty() && has_command)
+    throw Error(ErrorKind::usage, "--pool and COMMAND exclude each other: the pool holds the commands");
+  if (s.workdir.empty() &&
+      (!s.before.empty() || !s.on_change.empty() || !s.after.empty() || !s.result.empty()))
+    throw Error(ErrorKind::usage, "--before, --on-change, --after and --result need --workdir");
+  if (!s.result.empty()) check_result_path(s.result);
 }
 
 std::vector<std::string> message_env(const Message& m, int attempt) {
@@ -334,8 +356,7 @@ std::vector<std::string> message_env(const Message& m, int attempt) {
 // --- a job ---------------------------------------------------------------------------------------
 
 struct JobRun::Callback {
-  std::string event;  // before, change, after
-  std::string option;  // --before, --on-change, --after
+  std::string option;  // --before, --on-change, --after: names it in log lines and errors
   std::unique_ptr<Process> process;
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point drain_until = Clock::time_point::max();
@@ -421,7 +442,6 @@ void JobRun::start_handler() {
 
 void JobRun::start_callback(const std::string& command, std::string_view event, int rc) {
   auto cb = std::make_unique<Callback>();
-  cb->event = event;
   cb->option = event == "change" ? "--on-change" : "--" + std::string(event);
   std::vector<std::string> env = spec_.env;
   env.push_back("TOBUS_EVENT=" + std::string(event));
@@ -446,8 +466,9 @@ void JobRun::start_callback(const std::string& command, std::string_view event, 
 void JobRun::on_callback_end() {
   std::unique_ptr<Callback> cb = std::move(callback_);
   int rc = !cb->process ? rc_not_found : cb->timed_out ? rc_timeout : cb->process->status();
-  std::string what = cb->timed_out ? cb->option + " timed out after " + format_duration(options_.callback_timeout)
-                                   : cb->option + " exited with " + std::to_string(rc);
+  std::string what = cb->timed_out
+                         ? cb->option + " timed out after " + format_duration(options_.callback_timeout)
+                         : cb->option + " exited with " + std::to_string(rc);
   cb.reset();  // reaps it
   if (phase_ == Phase::before) {
     if (rc != 0) {
@@ -498,8 +519,9 @@ void JobRun::start_after() {
     struct stat st {};
     if (fd < 0) {
       result_.rc = exit_code::failed;
-      result_.error = errno == ENOENT ? "no result file '" + options_.result + "' in the work dir '" + dir_ + "'"
-                                      : "cannot read the result file '" + path + "': " + std::strerror(errno);
+      result_.error = errno == ENOENT
+                          ? "no result file '" + options_.result + "' in the work dir '" + dir_ + "'"
+                          : "cannot read the result file '" + path + "': " + std::strerror(errno);
     } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       result_.rc = exit_code::failed;
       result_.error = "the result '" + path + "' is not a regular file";
@@ -543,7 +565,8 @@ void JobRun::fail(int rc, std::string error) {
 void JobRun::finish() {
   phase_ = Phase::done;
   if (dir_.empty()) return;
-  bool keep = options_.keep == KeepWorkdir::always || (options_.keep == KeepWorkdir::failed && result_.rc != 0);
+  bool keep =
+      options_.keep == KeepWorkdir::always || (options_.keep == KeepWorkdir::failed && result_.rc != 0);
   if (keep) return;
   std::error_code ec;
   fs::remove_all(dir_, ec);
@@ -576,7 +599,8 @@ void JobRun::handle(const std::vector<pollfd>& fds, std::size_t first) {
       handler_->pump_output(fd, log_);
     } else if (callback_ && callback_->process && fd == callback_->process->stderr_fd()) {
       const std::string& option = callback_->option;
-      callback_->process->pump_output(fd, [&](std::string_view line) { log_(option + ": " + std::string(line)); });
+      callback_->process->pump_output(
+          fd, [&](std::string_view line) { log_(option + ": " + std::string(line)); });
     }
   }
 }
@@ -598,7 +622,8 @@ void JobRun::tick(bool child_exited) {
           p.terminate();
         }
         p.tick(now);
-        if ((child_exited || c.timed_out || p.drained()) && p.reap()) c.drain_until = now + options_.drain_grace;
+        if ((child_exited || c.timed_out || p.drained()) && p.reap())
+          c.drain_until = now + options_.drain_grace;
       }
       if (p.exited()) {
         if (!p.drained() && now >= c.drain_until) p.close_outputs();
@@ -680,10 +705,13 @@ JobResult JobRun::wait(const std::function<bool()>& stop) {
     auto now = Clock::now();
     // Without a SIGCHLD to wake it, the loop looks at its processes at least every 20ms.
     auto wake = std::min(wake_at(), now + std::chrono::milliseconds(20));
-    auto ms = std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count());
+    auto ms =
+        std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count());
     int n = poll(fds.data(), fds.size(), static_cast<int>(ms));
-    if (n > 0) handle(fds, 0);
-    else polled_.clear();
+    if (n > 0)
+      handle(fds, 0);
+    else
+      polled_.clear();
     tick(true);
   }
   return take_result();
@@ -745,8 +773,9 @@ std::string python_template(const std::string& name) {
     contract += '\n';
     start = nl + 1;
   }
-  return "#!/usr/bin/env python3\n\"\"\"" + name + ": a tobus handler, run once per message:\n    tobus-module " +
-         name + " ./" + name + "        or as a service in a pool: tobus-module NAME --pool DIR\n\n" + contract +
+  return "#!/usr/bin/env python3\n\"\"\"" + name +
+         ": a tobus handler, run once per message:\n    tobus-module " + name + " ./" + name +
+         "        or as a service in a pool: tobus-module NAME --pool DIR\n\n" + contract +
          R"TPL("""
 
 import os
@@ -800,12 +829,15 @@ if __name__ == "__main__":
 
 std::string write_template(const std::string& dir, const std::string& name, const std::string& lang) {
   if (!valid_service_name(name))
-    throw Error(ErrorKind::usage,
-                "bad handler name '" + name + "': names are 1-64 of A-Z a-z 0-9 _ . -, not starting with '.'");
+    throw Error(ErrorKind::usage, "bad handler name '" + name +
+                                      "': names are 1-64 of A-Z a-z 0-9 _ . -, not starting with '.'");
   std::string text;
-  if (lang == "sh") text = sh_template(name);
-  else if (lang == "python") text = python_template(name);
-  else throw Error(ErrorKind::usage, "unknown language '" + lang + "': sh or python");
+  if (lang == "sh")
+    text = sh_template(name);
+  else if (lang == "python")
+    text = python_template(name);
+  else
+    throw Error(ErrorKind::usage, "unknown language '" + lang + "': sh or python");
   std::string path = (dir.empty() ? std::string(".") : dir) + "/" + name;
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
   if (fd < 0 && errno == EEXIST) throw Error(ErrorKind::failed, "'" + path + "' exists, not overwriting it");
@@ -827,7 +859,7 @@ std::string write_template(const std::string& dir, const std::string& name, cons
 int run_once(const OnceOptions& o, int out_fd, int err_fd) {
   if (!valid_name(o.module))
     throw Error(ErrorKind::usage, "bad module name '" + o.module + "': names are 1-64 of A-Z a-z 0-9 _ . -");
-  if (!o.service.result.empty()) check_result_path(o.service.result);
+  check_service_options(o.service, !o.command.empty());
   Message m;
   m.id = new_message_id();
   m.route.push_back(o.module);
@@ -849,7 +881,8 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
     }
   } else if (!o.command.empty()) {
     std::string path = find_program(o.command.front());
-    if (path.empty()) throw Error(ErrorKind::usage, "cannot run '" + o.command.front() + "': command not found");
+    if (path.empty())
+      throw Error(ErrorKind::usage, "cannot run '" + o.command.front() + "': command not found");
     argv = o.command;
     argv.front() = path;
     run = true;
@@ -862,7 +895,8 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
     for (char** e = environ; *e; ++e)
       if (!std::string_view(*e).starts_with("TOBUS_")) env.emplace_back(*e);
     env.push_back("TOBUS_MODULE=" + o.module);
-    for (const char* v : {"TOBUS_REDIS=", "TOBUS_NAMESPACE=", "TOBUS_JOB=", "TOBUS_ONCE=1"}) env.emplace_back(v);
+    for (const char* v : {"TOBUS_REDIS=", "TOBUS_NAMESPACE=", "TOBUS_JOB=", "TOBUS_ONCE=1"})
+      env.emplace_back(v);
     auto more = message_env(m, 1);
     env.insert(env.end(), more.begin(), more.end());
     signals::install();
@@ -876,8 +910,8 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
   std::string verdict;
   std::string error = r.error;
   if (r.rc == 0) {
-    verdict = "would send to the bus: route " + (o.route.empty() ? std::string("ends here") : join_route(o.route)) +
-              ", rc 0";
+    verdict = "would send to the bus: route " +
+              (o.route.empty() ? std::string("ends here") : join_route(o.route)) + ", rc 0";
   } else {
     if (error.empty()) error = describe_rc(r.rc);
     std::string tail = last_line(r.stderr_tail);

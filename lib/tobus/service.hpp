@@ -5,15 +5,17 @@
 //
 // HOW THE MODULE DRIVES A JOB (lib/tobus/module.cpp; everything here is non-blocking):
 //
+//   Module::Module: check_service_options(options.service, !options.command.empty());
+//                   options.service.timeout = options.timeout;
 //   launch(job):
 //     argv = options.command, or with --pool: auto p = pick(pool, message);
 //            if (!p.ok()) { finish(job, p.rc, {}, p.error); return; }  argv = p.argv;
-//     JobSpec spec{argv, env /* as now, plus TOBUS_JOB */, message.payload,
-//                  job_dir_name(message.id, attempt)};
-//     job.run = std::make_unique<JobRun>(options.service, std::move(spec),
-//                                        [id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
-//     (a JobRun that could not start is done() at once with rc 127 and the reason; treat it as
-//      any other finished job)
+//     env = base_env + message_env(message, attempt) + TOBUS_JOB (+ the join's variables);
+//     job.run = std::make_unique<JobRun>(options.service,
+//         JobSpec{argv, env, message.payload, job_dir_name(message.id, attempt)},
+//         [id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
+//     (a JobRun that could not start is done() at once with rc 127 and the reason; it is
+//      finished in the next check_jobs() like any other)
 //   wait_and_pump():
 //     wake = min(wake, job.run->wake_at());
 //     std::size_t first = fds.size(); job.run->add_pollfds(fds);   (remember `first` per job)
@@ -49,7 +51,7 @@ namespace tobus {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-inline constexpr int rc_bad_data = 65;   // EX_DATAERR: a bad `service` or `args` header
+inline constexpr int rc_bad_data = 65;    // EX_DATAERR: a bad `service` or `args` header
 inline constexpr int rc_not_found = 127;  // as a shell: no such service, or not executable
 
 // --- the pool ------------------------------------------------------------------------------------
@@ -96,9 +98,9 @@ struct Listing {
     std::uint64_t size = 0;
     bool operator==(const File&) const = default;
   };
-  std::size_t count = 0;    // entries found (the walk stops at max_scanned)
-  std::vector<File> files;  // the first max_listed by name
-  bool truncated = false;   // count > files.size()
+  std::size_t count = 0;                            // entries found (the walk stops at max_scanned)
+  std::vector<File> files;                          // the first max_listed by name
+  bool truncated = false;                           // count > files.size()
   bool operator==(const Listing&) const = default;  // the change detection of the watcher
 
   // {"count":N,"truncated":false,"files":[{"name":"input","size":5},...]}; names that are not
@@ -115,9 +117,9 @@ Listing list_dir(const std::string& dir);  // an unreadable or missing dir lists
 
 // The module's options for its jobs (tobus-module's command line).
 struct ServiceOptions {
-  std::string pool;          // --pool DIR
-  std::string workdir;       // --workdir DIR; empty: no work dirs, no watching, no callbacks
-  std::string result;        // --result FILE, relative to the job's work dir; empty: stdout
+  std::string pool;                        // --pool DIR
+  std::string workdir;                     // --workdir DIR; empty: no work dirs, no watching, no callbacks
+  std::string result;                      // --result FILE, relative to the job's work dir; empty: stdout
   KeepWorkdir keep = KeepWorkdir::failed;  // --keep-workdir
   std::string before, on_change, after;    // --before, --on-change, --after: /bin/sh -c CMD
   Millis watch_interval{1000};             // --watch-interval
@@ -128,6 +130,10 @@ struct ServiceOptions {
   std::uint64_t max_memory = 0;            // --max-memory BYTES, RLIMIT_AS (0: none)
   Millis drain_grace{1000};  // output held open by an escaped grandchild after the handler exited
 };
+
+// The checks tobus-module makes of these options at startup: --pool excludes a COMMAND, the
+// callbacks and --result need --workdir, --result stays inside the work dir. Throws Error(usage).
+void check_service_options(const ServiceOptions& options, bool has_command);
 
 struct JobSpec {
   std::vector<std::string> argv;  // the handler, argv[0] a path (find_program, or pick())
@@ -234,12 +240,12 @@ std::string write_template(const std::string& dir, const std::string& name, cons
 // --- --once --------------------------------------------------------------------------------------
 
 struct OnceOptions {
-  std::string module;                 // NAME: the hop the message is at
-  std::vector<std::string> command;   // COMMAND; empty: pass-through (or the pool)
-  std::string payload;                // -m
-  Headers headers;                    // -H KEY=VALUE
-  std::vector<std::string> route;     // the hops after this one (-t), may be empty
-  bool dry_run = false;               // describe on stdout instead of printing the result
+  std::string module;                // NAME: the hop the message is at
+  std::vector<std::string> command;  // COMMAND; empty: pass-through (or the pool)
+  std::string payload;               // -m
+  Headers headers;                   // -H KEY=VALUE
+  std::vector<std::string> route;    // the hops after this one (-t), may be empty
+  bool dry_run = false;              // describe on stdout instead of printing the result
   ServiceOptions service;
 };
 
