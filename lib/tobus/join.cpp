@@ -214,7 +214,8 @@ void Joiner::refresh(Connection& c, const ReadyGroup& g) {
 void Joiner::finish(Connection& c, const ReadyGroup& g, const Message& result) {
   // Duplicates come from redeliveries, within minutes; a day covers them with room to spare.
   std::string ttl = std::to_string(std::max<long long>(options_.timeout.count() * 2, 24LL * 3600 * 1000));
-  Args args{"EVAL", done_script, "3", keys_.bus(), g.key, g.lock, ttl};
+  const std::string bus = keys_.bus();  // Args holds views: the strings must outlive it
+  Args args{"EVAL", done_script, "3", bus, g.key, g.lock, ttl};
   Fields fields = encode(result);
   for (const auto& [k, v] : fields) {
     args.push_back(k);
