@@ -69,13 +69,7 @@ int main(int argc, char** argv) {
                                           "': one of sent, routed, handled, failed, dead, delivered, done");
       o.filter.events.push_back(*kind);
     }
-    if (grep_opt->count() > 0) {
-      try {
-        o.filter.grep.emplace(grep, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        throw Error(ErrorKind::usage, "bad --grep '" + grep + "': " + e.what());
-      }
-    }
+    if (grep_opt->count() > 0) o.filter.grep.emplace(grep);
     o.filter.failed_only = failed;
     if (!o.trace.empty() && !tobus::valid_message_id(o.trace))
       throw Error(ErrorKind::usage, "bad --trace '" + o.trace + "': 1-200 printable characters, no spaces");

@@ -510,8 +510,9 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       std::string error, event;
       auto m = message_from_json(line, error, &event);
-      // A tobus-watch record of a finished journey (a result): nothing left to send.
-      if (m && m->route.empty() && !event.empty()) continue;
+      // A tobus-watch record of a message on its way in (sent, routed) is sent again; the others
+      // are records of results (handled, failed, dead, delivered, done): nothing to send.
+      if (m && !event.empty() && event != "sent" && event != "routed") continue;
       if (m && m->route.empty()) {
         m->route = o.route;
         if (m->route.empty()) error = "no route (give one in the record or with --to)";

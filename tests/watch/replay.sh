@@ -4,8 +4,10 @@
 # same headers, byte-exact payloads (text, NUL bytes and invalid UTF-8, empty, 100 KiB of random
 # bytes). Traffic to other modules is not recorded.
 #   (a) recording only what went into x (--event routed);
-#   (b) the recipe as the issue writes it, `--module x` alone: the records of x's results
-#       (handled, failed) are not messages to send, and tobus-send --json must pass over them.
+#   (b) the recipe as the issue writes it, `--module x` alone, x the last hop: the records of x's
+#       results are not messages to send, and tobus-send --json passes over them;
+#   (c) the same with a hop after x: x's results still carry a route (the rest of it), but they
+#       are results too: replaying must not send them on, or the next hop gets everything twice.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v jq >/dev/null || skip "jq not installed"
 tobus-send --_options | grep -q '^--json' || fail "tobus-send has no --json input yet"
@@ -28,7 +30,8 @@ printf 'two\nlines\n' >"$T/r4.bin"
 head -c 102400 /dev/urandom >"$T/r5.bin"
 
 # record NAME LINES ARGS...: a live recording with tobus-watch --json --module x ARGS while a message
-# to upper and then five to x (ids NAME-r1 ... NAME-r5) go by, until it holds LINES records.
+# to upper and then five along $ROUTE (ids NAME-r1 ... NAME-r5) go by, until it holds LINES records.
+ROUTE=x
 record() {
     local name=$1 lines=$2 pid i
     shift 2
@@ -40,7 +43,7 @@ record() {
     for i in 1 2 3 4 5; do
         local lang=()
         ((i % 2)) && lang=(-H lang=en)
-        run "send-$name-$i" tobus-send -t x --whole --wait --id "$name-r$i" "${lang[@]}" <"$T/r$i.bin"
+        run "send-$name-$i" tobus-send -t "$ROUTE" --whole --wait --id "$name-r$i" "${lang[@]}" <"$T/r$i.bin"
         assert_rc 0 "sending $name-r$i"
     done
     wait_for -t 30 lines_ge "$T/rec-$name.stdout" "$lines" ||
@@ -88,5 +91,23 @@ assert_eq 'routed handled routed handled routed handled routed handled routed ha
 run replay-b tobus-send --json <"$T/b.jsonl"
 assert_rc 0 "tobus-send --json < a recording of --module x (records of results passed over)"
 replayed b
+
+# --- (c) the same, with a hop after x ----------------------------------------------------------
+ROUTE=x,upper
+record c 10
+assert_eq '["upper"] ["x","upper"]' "$(jq -c .route "$T/c.jsonl" | sort -u | paste -sd' ')" \
+    "routes in the records: x's input, and x's results on their way to upper"
+run replay-c tobus-send --json <"$T/c.jsonl"
+assert_rc 0 "tobus-send --json < a recording of --module x on route x,upper"
+replayed c
+# upper got each message twice in all (the original and the replay), not three times.
+routed_to_upper() { tobus-watch --since 5m --timeout 300ms --module upper --event routed --id "$1" --format x; }
+upper_twice() { [[ $(routed_to_upper "$1") == xx* ]]; }
+wait_for -t 30 upper_twice c-r5 || fail "c-r5 was not replayed to upper"
+sleep 1
+for i in 1 2 3 4 5; do
+    run "upper-c$i" tobus-watch --since 5m --timeout 500ms --module upper --event routed --id "c-r$i" --format 'x'
+    assert_eq xx "$(cat "$RUN_OUT")" "c-r$i: routed to upper (once, and once replayed)"
+done
 
 pass

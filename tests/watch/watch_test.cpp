@@ -295,9 +295,9 @@ TEST_CASE("filters") {
   f.headers = {{"missing", ""}};
   CHECK(!f.matches(e));
   f = {};
-  f.grep.emplace("^HI\\x00", std::regex::ECMAScript);
+  f.grep.emplace("^HI\\x00");
   CHECK(f.matches(e));
-  f.grep.emplace("^I", std::regex::ECMAScript);
+  f.grep.emplace("^I");
   CHECK(!f.matches(e));
   f = {};
   f.failed_only = true;
@@ -508,4 +508,18 @@ TEST_CASE("a join makes the copies one line again") {
         "  hop j\n"
         "    handled +4ms rc=0 1ms\n"
         "  done +4ms rc=0\n");
+}
+
+TEST_CASE("--grep patterns: ECMAScript on the payload's bytes, bad ones a usage error") {
+  CHECK(PayloadPattern("b.d").found_in("abcd"));
+  CHECK(!PayloadPattern("^b").found_in("abc"));
+  CHECK(PayloadPattern("\\x00\\xff$").found_in(std::string("x\0\xff", 3)));
+  CHECK(PayloadPattern("(?:ab)+").found_in("xabab"));
+  try {
+    PayloadPattern bad("(");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(std::string(e.what()).starts_with("bad --grep '(': "));
+  }
 }
