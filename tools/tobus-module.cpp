@@ -1,9 +1,11 @@
 // tobus-module: attaches a named module and runs its handler for each message.
 #include <cctype>
+#include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tobus/service.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {
@@ -11,7 +13,8 @@ int main(int argc, char** argv) {
   auto& app = program.app();
   tobus::ModuleOptions options;
   std::vector<std::string> command;
-  app.add_option("NAME", options.name, "The module's name (the hop in a route)")->required();
+  auto& s = options.service;
+  app.add_option("NAME", options.name, "The module's name (the hop in a route)");
   app.add_option("COMMAND", command,
                  "Handler run per message: payload on stdin, stdout is the result (none: pass-through)");
   app.add_option("-j,--jobs", options.jobs, "Handlers running at a time")
@@ -62,6 +65,48 @@ int main(int argc, char** argv) {
       ->needs(join_opt)
       ->capture_default_str();
 
+  // The service framework (docs/service.md).
+  app.add_option("--pool", s.pool, "Run DIR/SERVICE, named by each message's 'service' header, args from 'args'")
+      ->type_name("DIR");
+  app.add_option("--workdir", s.workdir, "Run each job in DIR/<job-id>/: the payload in input, stdout in output")
+      ->type_name("DIR");
+  app.add_option("--result", s.result, "The result is this file of the job's work dir, not stdout")
+      ->type_name("PATH");
+  std::string keep = "failed";
+  app.add_option("--keep-workdir", keep, "Keep work dirs: always, failed or never")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"always", "failed", "never"}))
+      ->capture_default_str();
+  app.add_option("--before", s.before, "Shell command run in the work dir before each job")->type_name("CMD");
+  app.add_option("--on-change", s.on_change, "Shell command run whenever the work dir's listing changes")
+      ->type_name("CMD");
+  app.add_option("--after", s.after, "Shell command run after each job, with TOBUS_RC")->type_name("CMD");
+  program.add_duration("--watch-interval", s.watch_interval, "List a running job's work dir this often");
+  program.add_duration("--kill-after", s.kill_after, "SIGKILL a handler this long after --timeout's SIGTERM");
+  app.add_option("--max-output", s.max_output, "Fail a handler that writes more than N bytes on stdout")
+      ->type_name("N");
+  app.add_option("--max-memory", s.max_memory, "Limit a handler's address space to N bytes (RLIMIT_AS)")
+      ->type_name("N");
+  std::string init, lang = "sh";
+  auto* init_opt = app.add_option("--init", init, "Write a handler template NAME and exit")->type_name("NAME");
+  app.add_option("--lang", lang, "The template's language: sh or python")
+      ->type_name("NAME")
+      ->check(CLI::IsMember({"sh", "python"}))
+      ->needs(init_opt)
+      ->capture_default_str();
+  bool once = false, dry_run = false;
+  std::string message, to;
+  std::vector<std::string> headers;
+  auto* once_opt = app.add_flag("--once", once, "Run the handler on one message here, without a bus, and say what would be sent");
+  app.add_flag("--dry-run", dry_run, "With --once: describe the outcome on stdout instead of printing the result")
+      ->needs(once_opt);
+  app.add_option("-m,--message", message, "With --once: the payload")->needs(once_opt);
+  app.add_option("-H,--header", headers, "With --once: a header KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false)
+      ->needs(once_opt);
+  app.add_option("-t,--to", to, "With --once: the hops after this module")->type_name("ROUTE")->needs(once_opt);
+
   // `--join` takes an optional N, and CLI11 would take a following `--` as part of it: spell
   // `--join` and `--join N` as --join=0 and --join=N before it parses.
   std::vector<std::string> args;
@@ -83,6 +128,29 @@ int main(int argc, char** argv) {
   fixed.push_back(nullptr);
 
   return program.run(static_cast<int>(args.size()), fixed.data(), [&] {
+    if (!init.empty()) {
+      std::cout << tobus::write_template(s.pool.empty() ? "." : s.pool, init, lang) << "\n";
+      return 0;
+    }
+    if (options.name.empty()) throw tobus::Error(tobus::ErrorKind::usage, "NAME is required");
+    s.keep = *tobus::parse_keep_workdir(keep);
+    if (once) {
+      tobus::OnceOptions o;
+      o.module = options.name;
+      o.command = command;
+      o.payload = message;
+      for (const auto& h : headers) {
+        auto eq = h.find('=');
+        if (eq == std::string::npos || !tobus::valid_name(h.substr(0, eq)))
+          throw tobus::Error(tobus::ErrorKind::usage, "bad header '" + h + "': KEY=VALUE");
+        o.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+      }
+      if (!to.empty()) o.route = tobus::parse_route(to);
+      o.dry_run = dry_run;
+      o.service = s;
+      if (timeout.count() > 0) o.service.timeout = timeout;
+      return tobus::run_once(o);
+    }
     options.command = command;
     if (timeout.count() > 0) options.timeout = timeout;
     if ((lines || framed) && command.empty())

@@ -32,34 +32,20 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
-constexpr auto kill_grace = milliseconds(2000);   // SIGTERM → SIGKILL on a timeout
-constexpr auto drain_grace = milliseconds(1000);  // output held open after the handler exited
 constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
-
-std::string env_name(std::string_view header) {
-  std::string out = "TOBUS_HEADER_";
-  for (char c : header) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    out += alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
-  }
-  return out;
-}
 
 struct Job {
   Entry entry;
   Message message;
   int attempt = 1;  // of the whole journey at this hop, redeliveries included
   int runs = 0;     // in this process
-  std::unique_ptr<Process> process;
+  std::unique_ptr<JobRun> run;  // a per-message command: its process, work dir, callbacks, limits
   Clock::time_point started{};
-  Clock::time_point deadline = Clock::time_point::max();  // --timeout
-  Clock::time_point kill_at = Clock::time_point::max();   // SIGKILL after SIGTERM
-  Clock::time_point drain_until = Clock::time_point::max();
+  Clock::time_point deadline = Clock::time_point::max();  // --timeout of a co-process message
   Clock::time_point retry_at = Clock::time_point::max();  // waiting for a retry
-  bool timed_out = false;
   std::int64_t started_ms = 0;
   std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
   std::uint64_t tag = 0;             // given to the co-process, until it answers
@@ -86,7 +72,7 @@ class Worker {
     if (options_.join)
       joiner_.emplace(keys_, options_.name, consumer_.consumer(), *options_.join,
                       std::max(options_.claim_after, milliseconds(1000)));
-    capacity_ = options_.command.empty() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
+    capacity_ = in_process() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       if (kv.starts_with("TOBUS_")) continue;  // ours are set per message
@@ -120,7 +106,7 @@ class Worker {
       if (signals::stop_count() >= 2 && !killed) {
         killed = true;
         for (auto& j : jobs_)
-          if (j.process) j.process->signal_group(SIGKILL);
+          if (j.run) j.run->kill();
         if (co_) co_->stop(Millis(0));
         spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
                      running());
@@ -157,6 +143,9 @@ class Worker {
   }
 
  private:
+  // No command and no pool: the callback `handler`, or pass-through.
+  bool in_process() const { return options_.command.empty() && options_.service.pool.empty(); }
+
   int running() const {
     return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) {
       return j.retry_at == Clock::time_point::max();
@@ -262,7 +251,7 @@ class Worker {
 
   void wait_and_pump() {
     std::vector<pollfd> fds;
-    std::vector<std::pair<Job*, int>> owners;  // fds[i + 2] belongs to owners[i]
+    std::vector<std::pair<Job*, std::size_t>> owners;  // a job and its first entry in fds
     fds.push_back({signals::fd(), POLLIN, 0});
     fds.push_back({read_outstanding_ ? reader_.fd() : -1, POLLIN, 0});
     auto now = Clock::now();
@@ -271,17 +260,11 @@ class Worker {
     if (joiner_) wake = std::min(wake, next_sweep_);
     if (co_) wake = std::min(wake, co_->wake_at());
     for (auto& j : jobs_) {
-      wake = std::min({wake, j.retry_at, j.deadline, j.kill_at, j.drain_until});
-      if (!j.process) continue;
-      if (j.process->stdin_fd() >= 0) {
-        fds.push_back({j.process->stdin_fd(), POLLOUT, 0});
-        owners.emplace_back(&j, j.process->stdin_fd());
-      }
-      for (int fd : {j.process->stdout_fd(), j.process->stderr_fd()}) {
-        if (fd < 0) continue;
-        fds.push_back({fd, POLLIN, 0});
-        owners.emplace_back(&j, fd);
-      }
+      wake = std::min({wake, j.retry_at, j.deadline});
+      if (!j.run) continue;
+      wake = std::min(wake, j.run->wake_at());
+      owners.emplace_back(&j, fds.size());
+      j.run->add_pollfds(fds);
     }
     const std::size_t co_first = fds.size();
     if (co_) co_->add_pollfds(fds);
@@ -298,17 +281,7 @@ class Worker {
     if (n <= 0) return;
     if (fds[0].revents) signals::drain();
     if (co_) co_->handle(fds, co_first);
-    for (std::size_t i = 2; i < co_first; ++i) {
-      if (!fds[i].revents) continue;
-      auto [job, fd] = owners[i - 2];
-      if (fd == job->process->stdin_fd()) {
-        job->process->pump_stdin();
-      } else {
-        job->process->pump_output(fd, [job](std::string_view line) {
-          spdlog::warn("{}: {}", job->message.id, line);
-        });
-      }
-    }
+    for (auto [job, first] : owners) job->run->handle(fds, first);
     if (fds[1].revents) {
       reader_.read_available();
       if (reader_.take_reply(reply)) on_read(*reply);
@@ -379,7 +352,7 @@ class Worker {
     job.started = Clock::now();
     job.started_ms = now_ms();
     ++job.runs;
-    if (options_.command.empty()) {
+    if (in_process()) {
       Outcome o = options_.handler ? options_.handler(job.message, job.attempt)
                                    : Outcome::ok(job.message.payload);
       finish(job, o.rc, std::move(o.payload), std::move(o.error));
@@ -392,30 +365,32 @@ class Worker {
       if (options_.timeout) job.deadline = job.started + *options_.timeout;
       return;
     }
-    std::vector<std::string> env = base_env_;
     const Message& m = job.message;
-    env.push_back("TOBUS_ID=" + m.id);
-    env.push_back("TOBUS_FROM=" + m.from);
-    env.push_back("TOBUS_ROUTE=" + join_route(m.route, 1));
-    env.push_back("TOBUS_ATTEMPT=" + std::to_string(job.attempt));
+    std::vector<std::string> argv = options_.command;
+    if (!options_.service.pool.empty()) {
+      // Looked up per message: a service dropped into the pool is used at once.
+      ServicePick p = pick(options_.service.pool, m);
+      if (!p.ok()) {
+        finish(job, p.rc, {}, std::move(p.error));
+        return;
+      }
+      argv = std::move(p.argv);
+    }
+    std::vector<std::string> env = base_env_;
+    for (auto& e : message_env(m, job.attempt)) env.push_back(std::move(e));
     env.push_back("TOBUS_JOB=job:" + m.id);
-    for (const auto& [k, v] : m.headers) env.push_back(env_name(k) + "=" + v);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
-    try {
-      job.process = std::make_unique<Process>(options_.command, env, m.payload);
-    } catch (const Error& e) {
-      finish(job, 127, {}, e.what());
-      return;
-    }
-    if (options_.timeout) job.deadline = job.started + *options_.timeout;
+    job.run = std::make_unique<JobRun>(
+        options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
+        [id = m.id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
     // The job's state record: what runs where, readable with tobus-state get job:ID.
     write_record("job:" + m.id,
               {{"status", "running"},
                {"module", options_.name},
                {"attempt", std::to_string(job.attempt)},
                {"host", host_name()},
-               {"pid", std::to_string(job.process->pid())},
+               {"pid", std::to_string(job.run->handler_pid())},
                {"started", std::to_string(job.started_ms)}});
   }
 
@@ -451,32 +426,13 @@ class Worker {
         co_->restart("a message timed out");
         continue;
       }
-      if (!j.process) continue;
-      Process& p = *j.process;
-      if (!p.exited()) {
-        if (now >= j.deadline && !j.timed_out) {
-          j.timed_out = true;
-          p.signal_group(SIGTERM);
-          j.kill_at = now + kill_grace;
-        }
-        if (now >= j.kill_at) p.signal_group(SIGKILL);
-        if ((child || j.timed_out) && p.reap()) j.drain_until = now + drain_grace;
-        if (!p.exited()) continue;
-      }
-      if (!p.drained()) {
-        if (now < j.drain_until) continue;
-        p.close_outputs();
-      }
-      int rc = j.timed_out ? rc_timeout : p.status();
-      std::string error;
-      if (j.timed_out) error = "timed out after " + format_duration(*options_.timeout);
-      std::string out = p.take_stdout();
-      std::string tail = p.stderr_tail();
-      j.process.reset();
-      j.drain_until = Clock::time_point::max();
-      j.deadline = j.kill_at = Clock::time_point::max();
-      j.timed_out = false;
-      finish(j, rc, std::move(out), std::move(error), std::move(tail));
+      if (!j.run) continue;
+      j.run->tick(child);
+      if (auto files = j.run->take_listing()) write_record("job:" + j.message.id, {{"files", *files}});
+      if (!j.run->done()) continue;
+      JobResult r = j.run->take_result();
+      j.run.reset();
+      finish(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
     }
   }
 
@@ -497,7 +453,7 @@ class Worker {
       ++failed_since_flush_;
       last_failure_ = m.id + ": " + (error.empty() ? "rc " + std::to_string(rc) : error);
     }
-    if (!options_.command.empty() && !co_) {
+    if (!in_process() && !co_) {
       write_record("job:" + m.id,
                    {{"status", rc == 0 ? "done" : "failed"},
                     {"rc", std::to_string(rc)},
@@ -606,6 +562,10 @@ Module::Module(RedisAddress address, Keys keys, ModuleOptions options)
     : address_(std::move(address)), keys_(std::move(keys)), options_(std::move(options)) {
   if (!valid_name(options_.name))
     throw Error(ErrorKind::usage, "bad module name '" + options_.name + "': names are 1-64 of A-Z a-z 0-9 _ . -");
+  check_service_options(options_.service, !options_.command.empty());
+  if (!options_.service.pool.empty() && options_.mode != ModuleOptions::Mode::per_message)
+    throw Error(ErrorKind::usage, "--pool runs a command per message: it excludes --lines and --framed");
+  options_.service.timeout = options_.timeout;
   if (!options_.command.empty()) {
     std::string path = find_program(options_.command.front());
     if (path.empty())

@@ -12,6 +12,7 @@
 #include "tobus/join.hpp"
 #include "tobus/keys.hpp"
 #include "tobus/message.hpp"
+#include "tobus/service.hpp"
 #include "tobus/url.hpp"
 
 namespace tobus {
@@ -47,6 +48,9 @@ struct ModuleOptions {
   int batch = 256;                    // entries per read for in-process handlers
   std::vector<std::string> types;     // joined types: `@TYPE` hops copy messages to this module
   std::optional<JoinOptions> join;    // collect groups and handle each once
+  // Per-message commands: the pool, work dirs, callbacks and limits (docs/service.md). Its
+  // `timeout` is set from `timeout` above by the Module.
+  ServiceOptions service;
 };
 
 inline constexpr int rc_tempfail = 75;  // EX_TEMPFAIL
