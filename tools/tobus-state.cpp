@@ -77,7 +77,13 @@ int main(int argc, char** argv) {
 
   auto* modules = verb("modules", tobus::StateVerb::modules, "List modules: instances, inbox, pending");
   modules->add_flag("--json", o.json, json_help);
-  modules->add_flag("--names", o.names_only, "Print only the registered module names")->excludes("--json");
+  modules->add_flag("--names", o.names_only, "Print only the names, one per line (bounded to a second)")
+      ->excludes("--json");
+
+  auto* types = verb("types", tobus::StateVerb::types, "List the types modules joined, with their modules");
+  types->add_flag("--json", o.json, json_help);
+  types->add_flag("--names", o.names_only, "Print only the names, one per line (bounded to a second)")
+      ->excludes("--json");
 
   auto* jobs = verb("jobs", tobus::StateVerb::jobs, "List job records, most recent first");
   jobs->add_option("MODULE", o.module, "Only the jobs of this module");

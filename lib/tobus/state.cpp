@@ -674,6 +674,7 @@ class Session {
       case StateVerb::wait: return wait();
       case StateVerb::watch: return watch();
       case StateVerb::modules: return modules();
+      case StateVerb::types: return types();
       case StateVerb::jobs: return jobs();
       case StateVerb::dead_list: return dead_list();
       case StateVerb::dead_show: return dead_show();
@@ -932,12 +933,11 @@ class Session {
     return out;
   }
 
-  // Module names for completions: the registry only, bounded to a second, never a hang.
-  int module_names() {
-    Connection c = Connection::open(address_, std::chrono::seconds(1));
-    c.append({"HKEYS", keys_.modules()});
+  // The reply to one command by `deadline`, or Error(timeout): the --names lookups serve shell
+  // completions, which must never hang.
+  std::unique_ptr<Reply> reply_by(Connection& c, const Args& args, Clock::time_point deadline) {
+    c.append(args);
     c.flush();
-    auto deadline = Clock::now() + std::chrono::seconds(1);
     std::unique_ptr<Reply> r;
     while (!c.take_reply(r)) {
       auto left = std::chrono::ceil<Millis>(deadline - Clock::now()).count();
@@ -949,6 +949,13 @@ class Session {
       if (n < 0 && errno != EINTR) throw RedisError("poll failed");
       if (n > 0) c.read_available();
     }
+    return r;
+  }
+
+  // Module names for completions: the registry only, bounded to a second, never a hang.
+  int module_names() {
+    Connection c = Connection::open(address_, std::chrono::seconds(1));
+    auto r = reply_by(c, {"HKEYS", keys_.modules()}, Clock::now() + std::chrono::seconds(1));
     if (r->is_error()) read_error(c, *r, keys_.modules(), "hash", "read the module registry");
     std::vector<std::string> names;
     for (std::size_t i = 0; i < r->size(); ++i) names.emplace_back((*r)[i].str());
@@ -1056,6 +1063,59 @@ class Session {
       }
     }
     out(o_.json ? text : table(table_rows));
+    return exit_code::ok;
+  }
+
+  // The types modules joined: the sets NS:type:TYPE, whose members are the modules.
+  int types() {
+    const std::string prefix = keys_.type("");
+    std::set<std::string> found;
+    std::string cursor = "0";
+    if (o_.names_only) {
+      // For completions: bounded to a second in all, however many keys there are.
+      auto deadline = Clock::now() + std::chrono::seconds(1);
+      Connection c = Connection::open(address_, std::chrono::seconds(1));
+      do {
+        auto r = reply_by(c, {"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000", "TYPE", "set"}, deadline);
+        if (r->is_error()) throw Error(ErrorKind::failed, "cannot list keys: " + std::string(r->str()));
+        cursor = std::string((*r)[0].str());
+        for (std::size_t i = 0; i < (*r)[1].size(); ++i) found.emplace((*r)[1][i].str());
+      } while (cursor != "0");
+      std::string text;
+      for (const auto& key : found) text += escape_text(key.substr(prefix.size())) + "\n";
+      out(text);
+      return exit_code::ok;
+    }
+    Connection c = connect();
+    found = scan_keys(c, prefix + "*", "set");
+    std::vector<std::string> names(found.begin(), found.end());
+    std::vector<std::vector<std::string>> members(names.size());
+    for (std::size_t start = 0; start < names.size(); start += read_batch) {
+      std::size_t end = std::min(names.size(), start + read_batch);
+      for (std::size_t i = start; i < end; ++i) c.append({"SMEMBERS", names[i]});
+      for (std::size_t i = start; i < end; ++i) {
+        Reply r = c.read_reply();
+        if (r.is_error()) continue;  // changed type since the scan
+        for (std::size_t k = 0; k < r.size(); ++k) members[i].emplace_back(r[k].str());
+        std::sort(members[i].begin(), members[i].end());
+      }
+    }
+    std::vector<std::vector<std::string>> rows{{"TYPE", "MODULES"}};
+    std::string text;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::string type = names[i].substr(prefix.size());
+      if (members[i].empty()) continue;  // emptied since the scan
+      if (o_.json) {
+        JsonObject j;
+        j.add("type", type).add("modules", members[i]);
+        text += j.str() + "\n";
+      } else {
+        std::string list;
+        for (const auto& m : members[i]) list += (list.empty() ? "" : ",") + escape_text(m);
+        rows.push_back({escape_text(type), list});
+      }
+    }
+    out(o_.json ? text : table(rows));
     return exit_code::ok;
   }
 

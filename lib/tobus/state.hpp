@@ -117,7 +117,7 @@ std::optional<Fields> retry_fields(const DeadLetter& d, const std::vector<std::s
 // --- the verbs of tobus-state ------------------------------------------------------------------
 
 enum class StateVerb {
-  get, set, del, list, cas, incr, wait, watch, modules, jobs,  // records and the registry
+  get, set, del, list, cas, incr, wait, watch, modules, types, jobs,  // records, the registry
   dead_list, dead_show, dead_retry, dead_purge,                 // dead letters
 };
 
@@ -131,7 +131,7 @@ struct StateOptions {
   std::string pattern = "*";             // list, watch
   std::string module;                    // jobs
   bool json = false;
-  bool names_only = false;           // modules --names
+  bool names_only = false;           // modules --names, types --names
   bool all = false;                  // dead retry --all
   std::string to;                    // dead retry --to (a route)
   std::optional<Millis> timeout;     // wait
