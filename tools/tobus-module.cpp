@@ -1,11 +1,14 @@
 // tobus-module: attaches a named module and runs its handler for each message.
-#include <cctype>
-#include <iostream>
+#include <unistd.h>
+
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include "tobus/io.hpp"
 #include "tobus/service.hpp"
+#include "tobus/size.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {
@@ -83,10 +86,21 @@ int main(int argc, char** argv) {
   app.add_option("--after", s.after, "Shell command run after each job, with TOBUS_RC")->type_name("CMD");
   program.add_duration("--watch-interval", s.watch_interval, "List a running job's work dir this often");
   program.add_duration("--kill-after", s.kill_after, "SIGKILL a handler this long after --timeout's SIGTERM");
-  app.add_option("--max-output", s.max_output, "Fail a handler that writes more than N bytes on stdout")
-      ->type_name("N");
-  app.add_option("--max-memory", s.max_memory, "Limit a handler's address space to N bytes (RLIMIT_AS)")
-      ->type_name("N");
+  // Sizes: 4096, 512K, 16M, 1G.
+  auto add_size = [&app](const std::string& names, auto& target, const std::string& help) {
+    app.add_option_function<std::string>(
+           names,
+           [&target, names](const std::string& text) {
+             auto bytes = tobus::parse_size(text);
+             if (!bytes)
+               throw CLI::ValidationError(names, "invalid size '" + text + "' (use 4096, 512K, 16M, 1G)");
+             target = static_cast<std::remove_reference_t<decltype(target)>>(*bytes);
+           },
+           help)
+        ->type_name("N");
+  };
+  add_size("--max-output", s.max_output, "Fail a handler that writes more than N bytes (16M, ...) on stdout");
+  add_size("--max-memory", s.max_memory, "Limit a handler's address space to N bytes (512M, ...; RLIMIT_AS)");
   std::string init, lang = "sh";
   auto* init_opt = app.add_option("--init", init, "Write a handler template NAME and exit")->type_name("NAME");
   app.add_option("--lang", lang, "The template's language: sh or python")
@@ -100,7 +114,8 @@ int main(int argc, char** argv) {
   auto* once_opt = app.add_flag("--once", once, "Run the handler on one message here, without a bus, and say what would be sent");
   app.add_flag("--dry-run", dry_run, "With --once: describe the outcome on stdout instead of printing the result")
       ->needs(once_opt);
-  app.add_option("-m,--message", message, "With --once: the payload")->needs(once_opt);
+  auto* message_opt =
+      app.add_option("-m,--message", message, "With --once: the payload (default: standard input)")->needs(once_opt);
   app.add_option("-H,--header", headers, "With --once: a header KEY=VALUE (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false)
@@ -129,7 +144,7 @@ int main(int argc, char** argv) {
 
   return program.run(static_cast<int>(args.size()), fixed.data(), [&] {
     if (!init.empty()) {
-      std::cout << tobus::write_template(s.pool.empty() ? "." : s.pool, init, lang) << "\n";
+      tobus::write_output(STDOUT_FILENO, tobus::write_template(s.pool.empty() ? "." : s.pool, init, lang) + "\n");
       return 0;
     }
     if (options.name.empty()) throw tobus::Error(tobus::ErrorKind::usage, "NAME is required");
@@ -138,13 +153,10 @@ int main(int argc, char** argv) {
       tobus::OnceOptions o;
       o.module = options.name;
       o.command = command;
-      o.payload = message;
-      for (const auto& h : headers) {
-        auto eq = h.find('=');
-        if (eq == std::string::npos || !tobus::valid_name(h.substr(0, eq)))
-          throw tobus::Error(tobus::ErrorKind::usage, "bad header '" + h + "': KEY=VALUE");
-        o.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
-      }
+      if (lines || framed || join >= 0)
+        throw tobus::Error(tobus::ErrorKind::usage, "--once runs a per-message handler: not with --lines, --framed or --join");
+      o.payload = message_opt->count() > 0 ? message : tobus::read_all(STDIN_FILENO, "standard input");
+      for (const auto& h : headers) o.headers.push_back(tobus::parse_header_option(h));
       if (!to.empty()) o.route = tobus::parse_route(to);
       o.dry_run = dry_run;
       o.service = s;

@@ -52,14 +52,7 @@ int main(int argc, char** argv) {
                 : whole ? tobus::Framing::whole
                         : tobus::Framing::lines;
     o.progress = progress ? tobus::Progress::always : no_progress ? tobus::Progress::never : tobus::Progress::automatic;
-    for (const auto& h : headers) {
-      auto eq = h.find('=');
-      std::string key = h.substr(0, eq);
-      if (eq == std::string::npos || !tobus::valid_name(key))
-        throw tobus::Error(tobus::ErrorKind::usage,
-                           "bad header '" + h + "': expected KEY=VALUE, KEY 1-64 of A-Z a-z 0-9 _ . -");
-      o.headers.emplace_back(key, h.substr(eq + 1));
-    }
+    for (const auto& h : headers) o.headers.push_back(tobus::parse_header_option(h));
     if (!id.empty() && !tobus::valid_message_id(id))
       throw tobus::Error(tobus::ErrorKind::usage, "bad --id '" + id + "': 1-200 printable characters, no spaces");
     o.id = id;

@@ -89,6 +89,15 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+std::pair<std::string, std::string> parse_header_option(std::string_view text) {
+  auto eq = text.find('=');
+  std::string_view key = text.substr(0, eq);
+  if (eq == std::string_view::npos || !valid_name(key))
+    throw Error(ErrorKind::usage,
+                "bad header '" + std::string(text) + "': expected KEY=VALUE, KEY 1-64 of A-Z a-z 0-9 _ . -");
+  return {std::string(key), std::string(text.substr(eq + 1))};
+}
+
 bool valid_hop(std::string_view hop) {
   return valid_name(hop) || (hop.size() > 1 && hop.front() == '@' && valid_name(hop.substr(1)));
 }

@@ -74,6 +74,8 @@ std::string join_route(const std::vector<std::string>& route, std::size_t from =
 bool valid_name(std::string_view name);       // a module, type or header name
 bool valid_hop(std::string_view hop);         // NAME, or @TYPE (a fan-out to every module of TYPE)
 bool valid_message_id(std::string_view id);
+// A header as the programs' -H option takes it, KEY=VALUE. Throws Error(usage) naming it.
+std::pair<std::string, std::string> parse_header_option(std::string_view text);
 
 // A new message id: sortable by time, unique across processes and hosts.
 std::string new_message_id();

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "tobus/error.hpp"
+#include "tobus/io.hpp"
 #include "tobus/json.hpp"
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
@@ -28,20 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t max_pipeline = 1024;
 constexpr auto reconnect_budget = std::chrono::seconds(30);
-
-// Writes all of `data`; on a closed pipe ends the process by SIGPIPE, quietly, as cat does.
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) {
-      signal(SIGPIPE, SIG_DFL);
-      raise(SIGPIPE);
-    }
-    if (n < 0) throw Error(ErrorKind::failed, std::string("cannot write to stdout: ") + std::strerror(errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
 
 std::string_view delimiter(Framing f) {
   switch (f) {
@@ -282,11 +269,11 @@ class Waiter {
       out += s.output;
       std::string().swap(s.output);
       if (out.size() > (1 << 20)) {
-        write_all(out_fd_, out);
+        write_output(out_fd_, out);
         out.clear();
       }
     }
-    if (!out.empty()) write_all(out_fd_, out);
+    if (!out.empty()) write_output(out_fd_, out);
   }
 
   Connection conn_;
@@ -489,7 +476,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     if (o.print_id) {
       std::string out;
       for (const auto& id : ids) out += id + "\n";
-      write_all(out_fd, out);
+      write_output(out_fd, out);
     }
   };
 

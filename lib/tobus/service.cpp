@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "tobus/error.hpp"
+#include "tobus/io.hpp"
 #include "tobus/json.hpp"
 #include "tobus/signals.hpp"
 
@@ -107,16 +108,6 @@ std::string env_name(std::string_view header_name) {
     out += alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
   }
   return out;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 // Walks `dirfd` (relative names under `prefix`) into `out`, at most Listing::max_scanned entries.
@@ -388,7 +379,7 @@ JobRun::JobRun(const ServiceOptions& options, JobSpec spec, LineSink log)
     }
     std::string input = dir_ + "/input";
     int fd = open(input.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && write_all(fd, spec_.input);
+    bool ok = fd >= 0 && write_fully(fd, spec_.input);
     int e = errno;
     if (fd >= 0) close(fd);
     if (!ok) {
@@ -842,7 +833,7 @@ std::string write_template(const std::string& dir, const std::string& name, cons
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
   if (fd < 0 && errno == EEXIST) throw Error(ErrorKind::failed, "'" + path + "' exists, not overwriting it");
   if (fd < 0) throw Error(ErrorKind::failed, "cannot create '" + path + "': " + std::strerror(errno));
-  bool ok = write_all(fd, text);
+  bool ok = write_fully(fd, text);
   int e = errno;
   // The mode given to open() passes through the umask; a handler must be executable.
   fchmod(fd, 0755);
@@ -902,7 +893,7 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
     signals::install();
     become_subreaper();
     JobRun job(o.service, JobSpec{argv, env, m.payload, job_dir_name(m.id, 1)},
-               [err_fd](std::string_view line) { write_all(err_fd, std::string(line) + "\n"); });
+               [err_fd](std::string_view line) { write_fully(err_fd, std::string(line) + "\n"); });
     r = job.wait([] { return signals::stop_count() > 0; });
     if (signals::stop_count() > 0) signals::reraise_stop();
   }
@@ -920,8 +911,8 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
   }
 
   if (!o.dry_run) {
-    if (r.rc == 0) write_all(out_fd, r.payload);
-    write_all(err_fd, verdict + "\n");
+    if (r.rc == 0) write_fully(out_fd, r.payload);
+    write_fully(err_fd, verdict + "\n");
   } else {
     std::string d = verdict + "\n";
     d += "id: " + m.id + "\n";
@@ -939,7 +930,7 @@ int run_once(const OnceOptions& o, int out_fd, int err_fd) {
       d += "error: " + one_line(error) + "\n";
       if (!r.stderr_tail.empty()) d += "stderr: " + one_line(r.stderr_tail) + "\n";
     }
-    write_all(out_fd, d);
+    write_fully(out_fd, d);
   }
   return r.rc < 0 || r.rc > 255 ? exit_code::failed : r.rc;
 }

@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "tobus/error.hpp"
+#include "tobus/io.hpp"
 #include "tobus/json.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/registry.hpp"
@@ -62,27 +63,6 @@ const std::string* field(const Fields& fields, std::string_view name) {
   for (const auto& [k, v] : fields)
     if (k == name) return &v;
   return nullptr;
-}
-
-// End the process by SIGPIPE, as cat does when its reader has gone: quietly, status 128+13.
-[[noreturn]] void end_by_sigpipe() {
-  ::signal(SIGPIPE, SIG_DFL);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  raise(SIGPIPE);
-  std::_Exit(128 + SIGPIPE);
-}
-
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) end_by_sigpipe();
-    if (n < 0) throw Error(ErrorKind::failed, std::string("cannot write to stdout: ") + std::strerror(errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
 }
 
 bool colour_wanted(int fd) { return isatty(fd) == 1 && std::getenv("NO_COLOR") == nullptr; }
@@ -1090,7 +1070,7 @@ int run_tap(Tap& tap, const WatchOptions& o, int out_fd) {
       ++matched;
       if (o.count > 0 && matched >= o.count) break;
     }
-    if (!out.empty()) write_all(out_fd, out);
+    if (!out.empty()) write_output(out_fd, out);
     if (o.count > 0 && matched >= o.count) return exit_code::ok;
   }
   // The time is up: with --count, not all came; without, nothing came at all.
@@ -1109,7 +1089,7 @@ int run_trace(Tap& tap, const WatchOptions& o, int out_fd) {
   tap.start(from);
   bool json = o.output == WatchOutput::json;
   PayloadMode payload = o.payload.value_or(json ? PayloadMode::full : PayloadMode::preview);
-  auto show = [&](const Journey& j) { write_all(out_fd, json ? j.json(payload) : j.text(payload)); };
+  auto show = [&](const Journey& j) { write_output(out_fd, json ? j.json(payload) : j.text(payload)); };
   std::optional<Clock::time_point> deadline;
   if (o.timeout) deadline = Clock::now() + *o.timeout;
   Journey journey(id);
@@ -1422,7 +1402,7 @@ int run_stats(Tap& tap, const Keys& keys, const WatchOptions& o, int out_fd) {
     } else {
       out = snapshot_table(s, false) + "\n";
     }
-    write_all(out_fd, out);
+    write_output(out_fd, out);
     if (o.count > 0 && ++shown >= o.count) return exit_code::ok;
     next += o.interval;
     if (next < Clock::now()) next = Clock::now() + o.interval;
