@@ -43,6 +43,7 @@ struct Job {
   int attempt = 1;  // of the whole journey at this hop, redeliveries included
   int runs = 0;     // in this process
   std::unique_ptr<JobRun> run;  // a per-message command: its process, work dir, callbacks, limits
+  bool pid_recorded = false;    // the handler's pid is in the job's state record
   Clock::time_point started{};
   Clock::time_point deadline = Clock::time_point::max();  // --timeout of a co-process message
   Clock::time_point retry_at = Clock::time_point::max();  // waiting for a retry
@@ -385,13 +386,15 @@ class Worker {
         options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
         [id = m.id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
     // The job's state record: what runs where, readable with tobus-state get job:ID.
-    write_record("job:" + m.id,
-              {{"status", "running"},
-               {"module", options_.name},
-               {"attempt", std::to_string(job.attempt)},
-               {"host", host_name()},
-               {"pid", std::to_string(job.run->handler_pid())},
-               {"started", std::to_string(job.started_ms)}});
+    Fields record{{"status", "running"},
+                  {"module", options_.name},
+                  {"attempt", std::to_string(job.attempt)},
+                  {"host", host_name()},
+                  {"started", std::to_string(job.started_ms)}};
+    job.pid_recorded = job.run->handler_pid() > 0;  // else once --before has ended
+    if (job.pid_recorded) record.emplace_back("pid", std::to_string(job.run->handler_pid()));
+    if (!job.run->workdir().empty()) record.emplace_back("workdir", job.run->workdir());
+    write_record("job:" + m.id, record);
   }
 
   void check_jobs() {
@@ -428,6 +431,10 @@ class Worker {
       }
       if (!j.run) continue;
       j.run->tick(child);
+      if (!j.pid_recorded && j.run->handler_pid() > 0) {
+        j.pid_recorded = true;
+        write_record("job:" + j.message.id, {{"pid", std::to_string(j.run->handler_pid())}});
+      }
       if (auto files = j.run->take_listing()) write_record("job:" + j.message.id, {{"files", *files}});
       if (!j.run->done()) continue;
       JobResult r = j.run->take_result();
@@ -445,6 +452,11 @@ class Worker {
       ++job.attempt;
       spdlog::info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
                    format_duration(std::min<milliseconds>(delay, max_backoff)));
+      if (!in_process() && !co_)
+        write_record("job:" + job.message.id,
+                     {{"status", "queued"},
+                      {"attempt", std::to_string(job.attempt)},
+                      {"retry_at", std::to_string(now_ms() + std::min<milliseconds>(delay, max_backoff).count())}});
       return;
     }
     Message& m = job.message;
