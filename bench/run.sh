@@ -23,6 +23,8 @@ Measures, beside redis-benchmark on one private redis-server:
   4     request/reply latency through 1 hop, one message at a time (p50, p99)
   5     one process per message (tobus-module -j 2 -- cat) beside raw fork+exec (xargs -P 2)
   6     CPU used by the idle bus and modules
+  7, 8  co-processes through 1 hop: --lines with cat, --framed with examples/handlers/upper.py
+  9     fan-out: tobus-send --publish to a type of 3 pass-through modules, in deliveries/s
 
 Options:
   --quick       smaller message counts (about a third of the run time)
@@ -62,9 +64,9 @@ done
 
 # Message counts. --quick keeps every stage but shrinks it.
 if ((quick)); then
-  ingest_n=100000 e2e_n=50000 lat_n=500 handler_n=1000
+  ingest_n=100000 e2e_n=50000 lat_n=500 handler_n=1000 co_n=50000 fan_n=20000
 else
-  ingest_n=500000 e2e_n=200000 lat_n=2000 handler_n=5000
+  ingest_n=500000 e2e_n=200000 lat_n=2000 handler_n=5000 co_n=200000 fan_n=100000
 fi
 lat_warmup=100
 xadd_n=200000 ping_n=20000 reps=3  # redis-benchmark: the median of 3 runs is the reference
@@ -369,6 +371,40 @@ measure() {
     echo "$prog: warning: module h did not attach within 10s; the handler stage is invalid" >&2
     log_tail "$tmp/h.log"
   fi
+  # --- 7, 8: co-processes, one process for all messages, through one hop like stage 2.
+  # co ROUTE-MODULE N: sets co_rate, co_valid, co_detail.
+  local co_rate co_valid co_detail
+  co() {
+    co_rate=0 co_valid=0 co_detail="not run (module $1 did not attach)"
+    ((setup_ok)) && wait_for 100 module_ready "$1" || return 0
+    run_stage "$2" --to "$1" --wait --timeout "$((stage_timeout - 10))s"
+    co_rate=$(rate "$2" "$stage_s")
+    [[ $stage_rc == 0 && $stage_count == "$2" ]] && co_valid=1
+    co_detail="${stage_s}s, $stage_count of $2 lines, tobus-send rc $stage_rc"
+  }
+  local lines_rate lines_valid lines_detail framed_rate framed_valid framed_detail
+  start lines "$module" -r "$url" lines --lines -- cat
+  co lines "$co_n"
+  lines_rate=$co_rate lines_valid=$co_valid lines_detail=$co_detail
+  framed_rate=0 framed_valid=0 framed_detail="not measured: python3 not found"
+  if ((have_python)); then
+    start framed "$module" -r "$url" framed --framed -- python3 "$root/examples/handlers/upper.py"
+    co framed "$co_n"
+    framed_rate=$co_rate framed_valid=$co_valid framed_detail=$co_detail
+  fi
+
+  # --- 9: fan-out to 3 pass-through modules of one type; each message is 3 deliveries, and
+  # tobus-send --wait prints every copy's result.
+  local fan_rate=0 fan_valid=0 fan_detail="not run (the fan-out modules did not attach)" fan_n_copies
+  fan_n_copies=$((fan_n * 3))
+  for i in 1 2 3; do start "fan$i" "$module" -r "$url" "fan$i" --type fan; done
+  if ((setup_ok)) && wait_for 100 module_ready fan1 && wait_for 100 module_ready fan2 &&
+     wait_for 100 module_ready fan3; then
+    run_stage "$fan_n" --publish fan --wait --timeout "$((stage_timeout - 10))s"
+    fan_rate=$(rate "$fan_n_copies" "$stage_s")
+    [[ $stage_rc == 0 && $stage_count == "$fan_n_copies" ]] && fan_valid=1
+    fan_detail="${stage_s}s, $stage_count of $fan_n_copies lines ($fan_n messages x 3), tobus-send rc $stage_rc"
+  fi
   load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 
   # --- the table
@@ -415,6 +451,18 @@ measure() {
   row "   raw fork+exec, xargs -P $jobs cat /dev/null" "$(thousands "$raw_rate") /s" "reference" "" ""
   row "6  idle CPU, bus + 2 modules, ${idle_window}s" "$idle_ms ms" "" "about 0" \
     "$(verdict "$idle_alive" "$idle_ms" "<=" 50)"
+  row "7  --lines co-process (cat), $(thousands "$co_n") msgs" "$(thousands "$lines_rate") msg/s" \
+    "$(times_of "$lines_rate" "$h_rate") stage 5" ">= 10x" \
+    "$(verdict "$((lines_valid && h_valid))" "$(ratio_of "$lines_rate" "$h_rate")" ">=" 10)"
+  row "   the same, beside pass-through (stage 2)" "" \
+    "$(pct "$lines_rate" "$hop1_rate") of stage 2" ">= 70%" \
+    "$(verdict "$((lines_valid && hop1_valid))" "$(ratio_of "$lines_rate" "$hop1_rate")" ">=" 0.70)"
+  row "8  --framed co-process (upper.py), $(thousands "$co_n")" "$(thousands "$framed_rate") msg/s" \
+    "$(pct "$framed_rate" "$hop1_rate") of stage 2" ">= 70%" \
+    "$(verdict "$((framed_valid && hop1_valid))" "$(ratio_of "$framed_rate" "$hop1_rate")" ">=" 0.70)"
+  row "9  fan-out to 3, $(thousands "$fan_n") msgs" "$(thousands "$fan_rate") deliv/s" \
+    "$(pct "$fan_rate" "$R") of R" ">= 50% of R" \
+    "$(verdict "$fan_valid" "$(ratio_of "$fan_rate" "$R")" ">=" 0.50)"
   echo
   echo "details:"
   echo "  redis-benchmark XADD (req/s): ${xadd_runs[*]}; PING p50: ${ping_p50s[*]} ms; p99: ${ping_p99s[*]} ms"
@@ -427,9 +475,12 @@ measure() {
     echo "  request/reply: ${lat_note:-not measured}"
   fi
   echo "  handlers: $h_detail"
+  echo "  --lines: $lines_detail"
+  echo "  --framed: $framed_detail"
+  echo "  fan-out: $fan_detail"
   echo "  load average: start $load_start, end $load_end"
   local name f
-  for name in bus p q h send latency; do
+  for name in bus p q h lines framed fan1 fan2 fan3 send latency; do
     f=$tmp/$name.log
     [[ -s $f ]] || continue
     echo "  $name wrote $(wc -l <"$f") line(s) on stderr, last: $(tail -n 1 "$f" | cut -c1-160)"
