@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "tobus/error.hpp"
+#include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
 
 namespace tobus {
@@ -51,9 +51,8 @@ struct Spawned {
   int in = -1, out = -1, err = -1;
 };
 
-// Starts `argv` the way Process (runner.cpp) starts a handler: no shell, its own process group,
-// the default signal dispositions a shell would give it; but its stdin stays open for message
-// after message.
+// Starts `argv` the way Process (runner.cpp) starts a handler (spawn_in_group), but its stdin
+// stays open for message after message.
 Spawned spawn_piped(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   if (argv.empty()) throw Error(ErrorKind::failed, "no command to run");
   int fds[3][2];
@@ -69,31 +68,8 @@ Spawned spawn_piped(const std::vector<std::string>& argv, const std::vector<std:
   }
   fcntl(fds[0][1], F_SETPIPE_SZ, pipe_size);
   fcntl(fds[1][1], F_SETPIPE_SZ, pipe_size);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[0][0], 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1][1], 1);
-  posix_spawn_file_actions_adddup2(&fa, fds[2][1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
   Spawned s;
-  int rc = posix_spawn(&s.pid, argv[0].c_str(), &fa, &attr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int rc = spawn_in_group(argv, env, fds[0][0], fds[1][1], fds[2][1], {}, s.pid);
   close(fds[0][0]);
   close(fds[1][1]);
   close(fds[2][1]);

@@ -84,6 +84,36 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
   }
 }
 
+int spawn_in_group(const std::vector<std::string>& argv, const std::vector<std::string>& env, int in, int out,
+                   int err, const std::string& workdir, pid_t& pid) {
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in, 0);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  if (!workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa, workdir.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  // Ignored signals survive exec: give the handler the defaults a shell would.
+  for (int sig : reset_signals) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 void Process::spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   auto close_all = [&] {
@@ -97,42 +127,21 @@ void Process::spawn(const std::vector<std::string>& argv, const std::vector<std:
   }
   int child_out = options_.stdout_to_stderr ? err[1] : out[1];
 
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-
   int rc = 0;
   std::string what;  // the step that failed, when it is not exec itself
   if (options_.max_memory == 0) {
-    // The fast path. argv[0] was resolved against PATH by the caller; posix_spawn (not spawnp)
-    // keeps the search out of the hot path.
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, child_out, 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    if (!options_.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa, options_.workdir.c_str());
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    // Ignored signals survive exec: give the handler the defaults a shell would.
-    for (int sig : reset_signals) sigaddset(&defaults, sig);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    rc = posix_spawn(&pid_, argv[0].c_str(), &fa, &attr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    // The fast path. argv[0] was resolved against PATH by the caller.
+    rc = spawn_in_group(argv, env, in[0], child_out, err[1], options_.workdir, pid_);
     if (rc != 0 && !options_.workdir.empty() && access(options_.workdir.c_str(), X_OK) != 0)
       what = "cannot enter '" + options_.workdir + "'";
   } else {
     // setrlimit must run in the child before exec: posix_spawn cannot, so fork. Between fork and
-    // exec only async-signal-safe calls; every allocation was made above.
+    // exec only async-signal-safe calls; every allocation is made before the fork.
+    std::vector<char*> cargv, cenv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
       int e = errno;

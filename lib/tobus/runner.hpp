@@ -22,6 +22,14 @@
 
 namespace tobus {
 
+// Starts argv[0] (a path: no PATH search) with `env` (KEY=VALUE), the descriptors `in`, `out` and
+// `err` as its stdin, stdout and stderr, in `workdir` (empty: ours), in a process group of its
+// own, with no signal blocked and the signals the programs catch or ignore back at the defaults
+// a shell would give it. posix_spawn: fast, and safe in a threaded program. Returns 0 and sets
+// `pid`, or the error number of the failure.
+int spawn_in_group(const std::vector<std::string>& argv, const std::vector<std::string>& env, int in, int out,
+                   int err, const std::string& workdir, pid_t& pid);
+
 struct ProcessOptions {
   std::string workdir;         // the child's working directory; empty: the caller's
   std::string stdout_path;     // stdout is also written to this file (created or truncated, 0644)
