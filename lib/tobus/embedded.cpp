@@ -1,7 +1,6 @@
 #include "tobus/embedded.hpp"
 
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 
 #include "tobus/error.hpp"
 #include "tobus/redis.hpp"
+#include "tobus/runner.hpp"
 
 extern char** environ;
 
@@ -58,24 +58,12 @@ std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, c
                                    "everysec",       "--save",       "",
                                    "--daemonize",    "no",           "--logfile",
                                    log};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
+  args.front() = find_program(server);  // as posix_spawnp would, but spawn_in_group takes a path
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
   // Its own process group: Ctrl-C in the terminal reaches the bus, which stops the server last.
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, server.c_str(), nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
+  int rc = args.front().empty() ? ENOENT : spawn_in_group(args, env, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, {}, pid);
   if (rc != 0)
     throw Error(ErrorKind::redis, "cannot start '" + server + "' for the embedded bus: " + std::strerror(rc) +
                                       " (apt-get install redis-server, or set TOBUS_REDIS)");

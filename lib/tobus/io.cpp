@@ -4,22 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 #include "tobus/error.hpp"
+#include "tobus/signals.hpp"
 
 namespace tobus {
 
-void end_by_sigpipe() {
-  ::signal(SIGPIPE, SIG_DFL);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  raise(SIGPIPE);
-  std::_Exit(128 + SIGPIPE);
-}
+void end_by_sigpipe() { signals::die_by(SIGPIPE); }
 
 void write_output(int fd, std::string_view data) {
   while (!data.empty()) {

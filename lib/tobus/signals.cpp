@@ -64,7 +64,10 @@ bool take_hup() { return hup.exchange(false); }
 
 void reraise_stop() {
   int sig = first_stop.load();
-  if (sig == 0) sig = SIGTERM;
+  die_by(sig == 0 ? SIGTERM : sig);
+}
+
+void die_by(int sig) {
   ::signal(sig, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);

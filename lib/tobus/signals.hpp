@@ -17,7 +17,9 @@ int stop_signal();  // the first of them, or 0
 bool take_child();  // a SIGCHLD arrived since the last call
 bool take_hup();    // a SIGHUP arrived since the last call (reload)
 
-// Ends the process by the first stop signal with its default action, so the parent sees 128+N.
+// Ends the process by signal `sig` with its default action, so the parent sees 128+N.
+[[noreturn]] void die_by(int sig);
+// Ends the process by the first stop signal (SIGTERM if none came): die_by(stop_signal()).
 [[noreturn]] void reraise_stop();
 
 }  // namespace tobus::signals
