@@ -122,6 +122,13 @@ int main(int argc, char** argv) {
       ->needs(once_opt);
   app.add_option("-t,--to", to, "With --once: the hops after this module")->type_name("ROUTE")->needs(once_opt);
 
+  // Sections of --help, as in the man page.
+  for (const char* name : {"--pool", "--workdir", "--result", "--keep-workdir", "--before", "--on-change", "--after",
+                           "--watch-interval", "--kill-after", "--max-output", "--max-memory"})
+    app.get_option(name)->group("Services, work dirs and limits");
+  for (const char* name : {"--init", "--lang", "--once", "--dry-run", "--message", "--header", "--to"})
+    app.get_option(name)->group("Developing a handler");
+
   // `--join` takes an optional N, and CLI11 would take a following `--` as part of it: spell
   // `--join` and `--join N` as --join=0 and --join=N before it parses.
   std::vector<std::string> args;
