@@ -46,6 +46,15 @@ int main(int argc, char** argv) {
                         ->type_name("ID");
   auto* stats_opt = app.add_flag("--stats", o.stats, "Show per-module figures, refreshed every --interval");
   auto* interval_opt = program.add_duration("--interval", o.interval, "With --stats: time between snapshots");
+  // For the completions: the event names, and the tokens of tobus::Formatter (tobus-watch(1),
+  // FORMAT; a docs test holds the page, this list and the formatter in step).
+  std::vector<std::string> event_names;
+  for (int k = 0; k <= static_cast<int>(tobus::EventKind::done); ++k)
+    event_names.emplace_back(tobus::event_name(static_cast<tobus::EventKind>(k)));
+  program.publish_choices(event_opt, tobus::Choices::list, event_names);
+  program.publish_choices(format_opt, tobus::Choices::tokens,
+                          {"%e", "%t", "%T", "%m", "%i", "%r", "%d", "%a", "%c", "%p", "%P", "%h", "%R", "%f",
+                           "%E", "%X", "%s", "%S", "%%"});
   trace_opt->excludes(stats_opt)->excludes(format_opt)->excludes(count_opt);
   for (auto* filter : {module_opt, id_opt, header_opt, grep_opt, failed_opt, event_opt}) trace_opt->excludes(filter);
   for (auto* other : {format_opt, id_opt, header_opt, grep_opt, failed_opt, event_opt, timeout_opt, payload_opt})

@@ -4,10 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
-#include <set>
 #include <thread>
 
 #include "tobus/error.hpp"
@@ -38,27 +38,123 @@ void setup_logging(const std::string& program, const CommonOptions& o) {
   spdlog::set_default_logger(logger);
 }
 
-// One line per option, for completions and the docs tests (git's --git-completion-helper).
-// Subcommands' options follow the program's own, each name once.
-void print_options(const CLI::App& app, std::set<std::string>& seen) {
+// The option table that --_options prints, on which the completions are built (git's
+// --git-completion-helper), so that they follow the parser and cannot drift. One line per option,
+// then one per command, five fields separated by tabs:
+//
+//   NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS
+//
+//   NAMES        the option's names, comma-separated ("-r,--redis"); empty on a command's line
+//   VALUE        the kind of value it takes (URL, DURATION, ...), as --help and the man page show
+//                it; empty for a flag
+//   DESCRIPTION  one line
+//   CHOICES      empty when the value is free; else how the value is made of the words that
+//                follow, all separated by spaces: "one always failed never" (one of them),
+//                "list sent routed ..." (a comma-separated list of them), "tokens %e %t ..."
+//                (a template: text with any of these tokens in it)
+//   COMMANDS     where the option is accepted, as command paths separated by commas: a path is
+//                the names of the commands and subcommands, separated by spaces ("get",
+//                "dead retry"), and the empty path is the program itself; so an empty field is
+//                the program alone, ",get" the program and its command get. On a command's
+//                line: the command's own path.
+//
+// An option that several commands have is one line, with the first one's description. The first
+// version of the table had the first three fields only; readers ignore fields they do not know,
+// and lines with empty NAMES, so later fields may be added at the end.
+struct TableLine {
+  std::string names, value, description, choices;
+  std::vector<std::string> paths;
+};
+
+std::string join(const std::vector<std::string>& words, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) out += (i == 0 ? "" : std::string(separator)) + words[i];
+  return out;
+}
+
+std::vector<const CLI::App*> subcommands(const CLI::App& app) {
+  return app.get_subcommands([](const CLI::App*) { return true; });
+}
+
+std::string child_path(const std::string& path, const CLI::App& sub) {
+  return path.empty() ? sub.get_name() : path + " " + sub.get_name();
+}
+
+// The paths where an option of `app` (at `path`) is accepted: there, and in every subcommand that
+// lets the options it does not know fall through to it.
+void reach(const CLI::App& app, const std::string& path, std::vector<std::string>& out) {
+  out.push_back(path);
+  for (const CLI::App* sub : subcommands(app))
+    if (sub->get_fallthrough()) reach(*sub, child_path(path, *sub), out);
+}
+
+// The set of a CLI::IsMember check, from the type name CLI11 shows ("POLICY:{always,failed}").
+std::vector<std::string> member_set(const std::string& type_name) {
+  std::size_t open = type_name.find(":{");
+  if (open == std::string::npos) return {};
+  std::size_t close = type_name.find('}', open);
+  std::string set = type_name.substr(open + 2, close == std::string::npos ? 0 : close - open - 2);
+  if (set.empty() || set.find("->") != std::string::npos) return {};  // a map, not a set
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at <= set.size();) {
+    std::size_t comma = std::min(set.find(',', at), set.size());
+    out.push_back(set.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+using ChoiceMap = std::map<const CLI::Option*, std::pair<Choices, std::vector<std::string>>>;
+
+void collect_options(const CLI::App& app, const std::string& path, const ChoiceMap& published,
+                     std::vector<TableLine>& lines) {
+  std::vector<std::string> where;
+  reach(app, path, where);
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_group().empty() || opt->get_name().empty()) continue;
     if (opt->get_positional() && opt->get_lnames().empty() && opt->get_snames().empty()) continue;
     std::string names;
     for (const auto& s : opt->get_snames()) names += (names.empty() ? "-" : ",-") + s;
     for (const auto& l : opt->get_lnames()) names += (names.empty() ? "--" : ",--") + l;
-    if (!seen.insert(names).second) continue;
-    // The type name without the validators CLI11 appends ("N:INT in [1 - 4096]" → "N").
-    std::string value = opt->get_type_size() == 0 ? "" : opt->get_type_name();
-    value = value.substr(0, value.find(':'));
-    std::cout << names << '\t' << value << '\t' << opt->get_description() << '\n';
+    auto same = std::find_if(lines.begin(), lines.end(), [&](const TableLine& l) { return l.names == names; });
+    if (same != lines.end()) {
+      for (const auto& p : where)
+        if (std::find(same->paths.begin(), same->paths.end(), p) == same->paths.end()) same->paths.push_back(p);
+      continue;
+    }
+    TableLine line;
+    line.names = names;
+    // The type name without the checks CLI11 appends ("N:INT in [1 - 4096]" → "N").
+    std::string type = opt->get_type_size() == 0 ? "" : opt->get_type_name();
+    line.value = type.substr(0, type.find(':'));
+    line.description = opt->get_description();
+    if (auto p = published.find(opt); p != published.end()) {
+      static const char* const how[] = {"one", "list", "tokens"};
+      line.choices = std::string(how[static_cast<int>(p->second.first)]) + " " + join(p->second.second, " ");
+    } else if (auto set = member_set(type); !set.empty()) {
+      line.choices = (opt->get_delimiter() == ',' ? "list " : "one ") + join(set, " ");
+    }
+    line.paths = where;
+    lines.push_back(std::move(line));
   }
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) print_options(*sub, seen);
+  for (const CLI::App* sub : subcommands(app)) collect_options(*sub, child_path(path, *sub), published, lines);
 }
 
-void print_options(const CLI::App& app) {
-  std::set<std::string> seen;
-  print_options(app, seen);
+void print_commands(const CLI::App& app, const std::string& path) {
+  for (const CLI::App* sub : subcommands(app)) {
+    std::string here = child_path(path, *sub);
+    std::cout << "\t\t" << sub->get_description() << "\t\t" << here << '\n';
+    print_commands(*sub, here);
+  }
+}
+
+void print_options(const CLI::App& app, const ChoiceMap& published) {
+  std::vector<TableLine> lines;
+  collect_options(app, "", published, lines);
+  for (const auto& l : lines)
+    std::cout << l.names << '\t' << l.value << '\t' << l.description << '\t' << l.choices << '\t'
+              << join(l.paths, ",") << '\n';
+  print_commands(app, "");
 }
 
 }  // namespace
@@ -98,11 +194,15 @@ Program::Program(std::string name, std::string description)
   app_.add_flag_callback(
           "--_options",
           [this] {
-            print_options(app_);
+            print_options(app_, choices_);
             throw CLI::Success();
           },
           "Print the options, one per line, for completions")
       ->group("");
+}
+
+void Program::publish_choices(const CLI::Option* opt, Choices how, std::vector<std::string> values) {
+  choices_[opt] = {how, std::move(values)};
 }
 
 CLI::Option* Program::add_duration(const std::string& names, Millis& target, const std::string& help) {

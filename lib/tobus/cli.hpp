@@ -4,7 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tobus/duration.hpp"
 #include "tobus/keys.hpp"
@@ -20,6 +23,10 @@ struct CommonOptions {
   bool quiet = false;
 };
 
+// How an option's value is made of the choices it publishes for the completions: one of them, a
+// comma-separated list of them, or a template of text in which any of them (tokens) may appear.
+enum class Choices { one, list, tokens };
+
 class Program {
  public:
   Program(std::string name, std::string description);
@@ -30,6 +37,10 @@ class Program {
 
   // An option holding a duration (500ms, 30s, 2m, 1h; a bare number is seconds).
   CLI::Option* add_duration(const std::string& names, Millis& target, const std::string& help);
+
+  // Publishes the values an option takes, for the completions (--_options), when the tool checks
+  // them itself; an option checked by CLI::IsMember publishes its set without this.
+  void publish_choices(const CLI::Option* opt, Choices how, std::vector<std::string> values);
 
   // Parses argv, sets up logging, runs `job` and returns the process's exit code.
   int run(int argc, char** argv, const std::function<int()>& job);
@@ -43,6 +54,7 @@ class Program {
   std::string name_;
   CLI::App app_;
   CommonOptions common_;
+  std::map<const CLI::Option*, std::pair<Choices, std::vector<std::string>>> choices_;
 };
 
 // The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,

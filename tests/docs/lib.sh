@@ -78,15 +78,80 @@ if ((${#PROGRAMS[@]} == 0)); then
     exit 1
 fi
 
-# option_table PROG: the program's option table (PROG --_options), one line per option:
-# NAMES<TAB>VALUE<TAB>DESCRIPTION.
-option_table() {
+# raw_table PROG: the program's option table (PROG --_options) as it prints it: one line per
+# option, then one per command, NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS (see
+# lib/tobus/cli.cpp); a command's line has empty NAMES, and its own path as COMMANDS.
+raw_table() {
     "$TOBUS_BIN_DIR/$1" --_options
+}
+
+# option_table PROG: the options' lines of the table.
+option_table() {
+    raw_table "$1" | grep -v $'^\t'
 }
 
 # option_names PROG: every option name of PROG (-r, --redis, ...), one per line.
 option_names() {
     option_table "$1" | cut -f1 | tr , '\n'
+}
+
+# command_paths PROG: the paths of PROG's commands ("get", "dead retry"), one per line.
+command_paths() {
+    raw_table "$1" | awk -F'\t' '$1 == "" { print $5 }'
+}
+
+# options_at PROG PATH: the option names PROG accepts after the command path PATH ('' for the
+# program itself), one per line.
+options_at() {
+    option_table "$1" | awk -F'\t' -v path="$2" '{
+        n = split($5, where, ",")
+        if ($5 == "") { n = 1; where[1] = "" }
+        for (i = 1; i <= n; i++) if (where[i] == path) { print $1; break }
+    }' | tr , '\n'
+}
+
+# first_path LINE: where the option of a table line is accepted first: the first of its COMMANDS
+# ('' for the program itself), followed by a space unless it is ''.
+first_path() {
+    local p
+    p=$(cut -f5 <<<"$1")
+    p=${p%%,*}
+    printf '%s' "${p:+$p }"
+}
+
+# choice_words LINE: the words of the CHOICES of a table line (without the mode), one per line.
+choice_words() {
+    cut -f4 <<<"$1" | tr ' ' '\n' | tail -n +2
+}
+
+# start_bus_with_data: a private redis-server (TOBUS_REDIS, exported; REDIS_SOCK its socket),
+# a bus on it, a module 'picky' of type 'greeter' whose handler fails, and what the completions
+# look up there: the module, the type, the state record 'deploy', and the dead letter of the
+# message 'msg-1' (DEAD_ENTRY, its stream entry id). Skips without redis-server.
+start_bus_with_data() {
+    command -v redis-server >/dev/null || skip "redis-server is not installed"
+    REDIS_SOCK=$SCRATCH/redis.sock
+    redis-server --port 0 --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --save '' --appendonly no \
+        --daemonize yes --pidfile "$SCRATCH/redis.pid" --logfile "$SCRATCH/redis.log" >/dev/null
+    CLEANUP+=("redis-cli -s '$REDIS_SOCK' shutdown nosave >/dev/null 2>&1")
+    local _
+    for _ in $(seq 100); do
+        redis-cli -s "$REDIS_SOCK" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    export TOBUS_REDIS=unix://$REDIS_SOCK
+    unset TOBUS_NAMESPACE
+    tobus-bus >"$SCRATCH/bus.log" 2>&1 &
+    CLEANUP+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+    tobus-module picky --type greeter -- false >"$SCRATCH/module.log" 2>&1 &
+    CLEANUP+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+    timeout 30 tobus-send --to picky --id msg-1 -m hello --wait --timeout 20s >/dev/null 2>&1
+    tobus-state set deploy version=1.4
+    DEAD_ENTRY=$(tobus-state dead list 2>/dev/null | awk '$3 == "msg-1" { print $1 }')
+    if [[ -z $DEAD_ENTRY ]]; then
+        fail "setting up: message msg-1 was not dead-lettered"
+        cat "$SCRATCH/bus.log" "$SCRATCH/module.log"
+    fi
 }
 
 # man_section FILE TITLE: the lines of section "# TITLE" of an scdoc page.
@@ -123,4 +188,23 @@ value_kind() {
 # table_names_values PROG: NAMES<TAB>KIND for each option of PROG (KIND: see value_kind).
 table_names_values() {
     option_table "$1" | cut -f1,2 | sed 's/:[^\t]*$//'
+}
+
+# start_silent_server: a server at the Unix socket SILENT_SOCK that takes connections and never
+# answers, as a Redis that hangs. Skips without python3.
+start_silent_server() {
+    command -v python3 >/dev/null || skip "python3 is not installed"
+    SILENT_SOCK=$SCRATCH/silent.sock
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(100)
+time.sleep(300)' "$SILENT_SOCK" &
+    CLEANUP+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+    local _
+    for _ in $(seq 50); do
+        [[ -S $SILENT_SOCK ]] && return 0
+        sleep 0.1
+    done
+    fail "setting up: no silent server at $SILENT_SOCK"
 }

@@ -1,7 +1,8 @@
 # The man pages agree with the programs: each built program has a page with the required
-# sections in order, its OPTIONS document exactly the program's options (names and value), the
-# prose mentions no option the program lacks, every environment variable in --help is in
-# ENVIRONMENT, every exit status is one tobus(7) defines, and every tobus page referred to exists.
+# sections in order, its OPTIONS document exactly the program's options (names and value), its
+# SYNOPSIS every command of the program, the prose mentions no option the program lacks, every
+# environment variable in --help is in ENVIRONMENT, every exit status is one tobus(7) defines,
+# and every tobus page referred to exists.
 source "$(dirname "$0")/lib.sh"
 
 REQUIRED_SECTIONS=(NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT "EXIT STATUS" EXAMPLES "SEE ALSO")
@@ -50,6 +51,12 @@ for prog in "${PROGRAMS[@]}"; do
         check "$prog: SYNOPSIS shows the argument $positional" \
             grep -qF "_${positional}_" <(man_section "$page" SYNOPSIS)
     done < <(awk '/^Positionals:/ { on = 1; next } /^[^ ]/ { on = 0 } on' <<<"$help")
+
+    # Every command of the option table is in the SYNOPSIS.
+    while IFS= read -r cmd; do
+        [[ -z $cmd ]] && continue
+        check "$prog: SYNOPSIS shows the command '$cmd'" grep -qE "\*$cmd[* ]" <(man_section "$page" SYNOPSIS)
+    done < <(command_paths "$prog")
 
     # OPTIONS documents exactly the options of the option table, with the same value.
     table=$(table_names_values "$prog" | sort)
