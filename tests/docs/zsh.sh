@@ -1,6 +1,9 @@
 # The zsh completion, loaded the way zsh loads it (compinit finds _tobus on $fpath by its #compdef
 # line) and run on a pseudo-terminal: for every built program it offers every option of the
-# program's own table, completes the values it can know, and never hangs.
+# program's own table that the program accepts before a command and nothing else; after each
+# command, that command's options and its subcommands; the choices the program publishes; the values
+# it can know, from a stand-in tobus-state and from a real bus the test starts (state records, dead
+# letters, types, modules); and never hangs, with Redis unreachable or not answering.
 source "$(dirname "$0")/lib.sh"
 
 command -v zsh >/dev/null || skip "zsh is not installed (apt-get install zsh)"
@@ -34,41 +37,70 @@ same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }
 has() { grep -qxF -- "$2" <<<"$1"; }
 
 for prog in "${PROGRAMS[@]}"; do
-    names=$(option_names "$prog")
-    got=$(complete_line "$prog -")
-    check "$prog -<TAB> offers every option and nothing else" same "$got" "$names"
+    # Options: at the program and after each command, those accepted there and nothing else.
+    while IFS= read -r path; do
+        got=$(complete_line "$prog ${path:+$path }-")
+        check "$prog ${path:+$path }-<TAB> offers every option accepted there and nothing else" \
+            same "$got" "$(options_at "$prog" "$path")"
+    done < <(printf '\n'; command_paths "$prog")
+
+    # Commands: at the program and after each command, its subcommands.
+    while IFS= read -r path; do
+        want=$(command_paths "$prog" | awk -v pre="${path:+$path }" \
+            'substr($0, 1, length(pre)) == pre && index(substr($0, length(pre) + 1), " ") == 0 && $0 != pre { print substr($0, length(pre) + 1) }')
+        [[ -z $want ]] && continue
+        got=$(complete_line "$prog ${path:+$path }")
+        check "$prog ${path:+$path }<TAB> offers the commands: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+    done < <(printf '\n'; command_paths "$prog")
 
     while IFS= read -r line; do
         spec=${line%%$'\t'*}
         value=${line#*$'\t'}
         value=$(value_kind "${value%%$'\t'*}")
         [[ -z $value ]] && continue
+        at=$(first_path "$line")
+        mode=$(cut -f4 <<<"$line" | cut -d' ' -f1)
         IFS=, read -ra aliases <<<"$spec"
         for opt in "${aliases[@]}"; do
             typed=
-            case $value in
-            LEVEL) want=$'trace\ndebug\ninfo\nwarn\nerror\noff' ;;
-            DURATION) want=$'500ms\n1s\n5s\n30s\n2m\n1h' ;;
-            URL) want=$'redis://\nunix://' ;;
-            DIR) want=$'dir-a\ndir-b' typed=tree/ ;;
-            PATH) want=$'dir-a\ndir-b\nfile-a\nfile-b' typed=tree/ ;;
-            ROUTE | NAME)
+            case $mode:$value in
+            one:* | list:* | tokens:*) want=$(choice_words "$line") ;;
+            *:LEVEL) want=$'trace\ndebug\ninfo\nwarn\nerror\noff' ;;
+            *:DURATION) want=$'500ms\n1s\n5s\n30s\n2m\n1h' ;;
+            *:URL) want=$'redis://\nunix://' ;;
+            *:DIR) want=$'dir-a\ndir-b' typed=tree/ ;;
+            *:PATH) want=$'dir-a\ndir-b\nfile-a\nfile-b' typed=tree/ ;;
+            *:ROUTE | *:NAME | *:TYPE)
                 want=$'upper\nrev'
                 [[ $opt == -n || $opt == --namespace ]] && want=
                 ;;
             *) want= ;;
             esac
-            got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $opt $typed")
-            check "$prog $opt <TAB>: completes the $value: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+            got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt $typed")
+            check "$prog $at$opt <TAB>: completes the ${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
             if [[ $opt == --* ]]; then
-                got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $opt=$typed")
-                check "$prog $opt=<TAB>: completes the $value" same "$got" "$want"
+                got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt=$typed")
+                check "$prog $at$opt=<TAB>: completes the ${mode:-$value}" same "$got" "$want"
             fi
+            case $mode in
+            list)
+                first=$(head -n1 <<<"$want")
+                got=$(complete_line "$prog $at$opt $first,")
+                check "$prog $at$opt $first,<TAB>: completes the rest of the list" \
+                    same "$got" "$(grep -vxF -- "$first" <<<"$want")"
+                ;;
+            tokens)
+                first=$(head -n1 <<<"$want")
+                got=$(complete_line "$prog $at$opt ${first}/%")
+                check "$prog $at$opt ${first}/%<TAB>: completes a token after the text" \
+                    same "$got" "$(sed "s|^|${first}/|" <<<"$want")"
+                ;;
+            esac
         done
     done < <(option_table "$prog")
 
-    if to=$(grep -m1 -P '\tROUTE\t' < <(option_table "$prog") | cut -f1 | tr , '\n' | tail -n1) &&
-        [[ -n $to ]]; then
+    if route=$(grep -m1 -P '\tROUTE\t' < <(option_table "$prog")) &&
+        to="$(first_path "$route")$(cut -f1 <<<"$route" | tr , '\n' | tail -n1)"; then
         : >"$SCRATCH/state.log"
         got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog -n ns1 -r redis://h:1 $to upper,")
         check "$prog $to upper,<TAB> completes the next module" same "$got" $'upper\nrev'
@@ -94,5 +126,61 @@ if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
     got=$(complete_line "tobus-module up -- cat tree/file-")
     check "tobus-module up -- cat <file><TAB> completes files" same "$got" $'file-a\nfile-b'
 fi
+
+if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
+    # A command's first argument, from the bus: each asked of tobus-state with its own command.
+    for c in "get:list" "cas:list" "jobs:modules --names" "dead show:dead list" "dead retry:dead list"; do
+        : >"$SCRATCH/state.log"
+        got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-state -n ns1 ${c%%:*} ")
+        check "tobus-state ${c%%:*} <TAB> offers what 'tobus-state ${c#*:}' prints" same "$got" $'upper\nrev'
+        check "tobus-state ${c%%:*} <TAB>: asks 'tobus-state -n ns1 ${c#*:}' ($(cat "$SCRATCH/state.log"))" \
+            grep -qxF -- "-n ns1 ${c#*:}" "$SCRATCH/state.log"
+    done
+fi
+
+# A real bus: the values come from it.
+start_bus_with_data
+if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
+    got=$(complete_line "tobus-state get ")
+    check "bus: tobus-state get <TAB> offers the state record deploy: $(paste -sd' ' <<<"$got")" has "$got" deploy
+    got=$(complete_line "tobus-state dead show ")
+    check "bus: tobus-state dead show <TAB> offers the dead letter's entry id and message id: $(paste -sd' ' <<<"$got")" \
+        same "$got" "$DEAD_ENTRY"$'\nmsg-1'
+    got=$(complete_line "tobus-state jobs ")
+    check "bus: tobus-state jobs <TAB> offers the module picky" same "$got" picky
+fi
+for c in "tobus-send --publish " "tobus-module --type gr" "tobus-send --to "; do
+    prog=${c%% *}
+    [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
+    got=$(complete_line "$c")
+    want=greeter
+    [[ $c == *--to* ]] && want=picky
+    check "bus: $c<TAB> offers $want: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+done
+
+# Redis unreachable, or not answering: the lookups give up within a second, the options stay.
+start_silent_server
+for url in "unix://$SILENT_SOCK" redis://127.0.0.1:1; do
+    how="not answering"
+    [[ $url == redis://127.0.0.1:1 ]] && how=unreachable
+    for c in "tobus-state get " "tobus-state dead show " "tobus-send --publish "; do
+        prog=${c%% *}
+        [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
+        t0=$(date +%s%3N)
+        got=$(TOBUS_REDIS=$url complete_line "$c")
+        took=$(($(date +%s%3N) - t0))
+        # zsh starts on a pseudo-terminal and runs compinit first: allow it its own second.
+        check "Redis $how: $c<TAB> returns within 2s after zsh's start (${took}ms)" test "$took" -lt 3000
+        check "Redis $how: $c<TAB> offers no value from the bus" eval '! has "$got" deploy && ! has "$got" greeter'
+    done
+    if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
+        got=$(TOBUS_REDIS=$url complete_line "tobus-state get -")
+        check "Redis $how: tobus-state get -<TAB> offers its options" same "$got" "$(options_at tobus-state get)"
+    fi
+    if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
+        got=$(TOBUS_REDIS=$url complete_line "tobus-module --keep-workdir ")
+        check "Redis $how: tobus-module --keep-workdir <TAB> offers its choices" same "$got" $'always\nfailed\nnever'
+    fi
+done
 
 finish
