@@ -1,15 +1,16 @@
-# Runs the ```console blocks of a Markdown file as a user pasting them would, and compares what
-# each command prints with what the file shows (sourced by readme.sh and protocol.sh, after lib.sh).
+# Runs the ```console blocks of a Markdown file as a user pasting them would, and compares what each
+# command prints with what the file shows (sourced by readme.sh and protocol.sh, after lib.sh).
 #
-# In a console block, a line "$ COMMAND" is a command, the lines "> MORE" after it continue it
-# (as with a shell's PS2), and the other lines are what it prints, standard output and standard
-# error together. In what it prints, a line "..." stands for any number of lines and "..." within
-# a line for any text; a time in milliseconds (13 digits) or a stream entry id (13 digits, "-",
-# digits) stands for any other, so that the pages can show real output. A command ending in "&"
-# runs in the background; its output is not
-# compared. All blocks run in one bash, in order, in a scratch directory, with the built programs
-# first on PATH, HOME and the XDG directories in the scratch directory (so the bus's embedded
-# Redis is private to the test), and redis-cli printing as it does on a terminal.
+# In a console block, a line "$ COMMAND" is a command, the lines "> MORE" after it continue it (as
+# with a shell's PS2), and the other lines are what it prints, standard output and standard error
+# together. In what it prints, a line "..." stands for any number of lines and "..." within a line
+# for any text; a time in milliseconds (13 digits), a stream entry id (13 digits, "-", digits) or a
+# duration in milliseconds ("4ms") stands for any other, so that the pages can show real output. A
+# command ending in "&" runs in the background; its output is not compared, nor is what the
+# background jobs of a command print after it returned. All blocks run in one bash, in order, in a
+# scratch directory, with the built programs first on PATH, HOME and the XDG directories in the
+# scratch directory (so the bus's embedded Redis is private to the test), and redis-cli printing as
+# it does on a terminal.
 
 # console_commands FILE DIR: split the console blocks of FILE into DIR/cmd.N and DIR/want.N;
 # prints the number of commands.
@@ -39,7 +40,9 @@ line_matches() {
         pattern=${pattern#*...}
     done
     re="^$re$(regex_quote "$pattern")\$"
-    re=$(sed -E 's/(^|[^0-9])[0-9]{13}(-[0-9]+)?/\1[0-9]{13}(-[0-9]+)?/g' <<<"$re")
+    re=$(sed -E 's/(^|[^0-9])[0-9]{13}(-[0-9]+)?/\1[0-9]{13}(-[0-9]+)?/g
+        s/(^|[^0-9A-Za-z])[0-9]+ms([^A-Za-z]|$)/\1[0-9]+ms\2/g
+        s/(^|[^0-9A-Za-z])[0-9]+ms([^A-Za-z]|$)/\1[0-9]+ms\2/g' <<<"$re")
     [[ $2 =~ $re ]]
 }
 
@@ -93,7 +96,9 @@ run_console() {
         # After "tobus-bus &", wait until its Redis answers, as a user would see it start.
         echo "wait_bus() { for _ in \$(seq 100); do command redis-cli -s '$sock' ping >/dev/null 2>&1 && return; command redis-cli -p 6379 ping >/dev/null 2>&1 && return; sleep 0.1; done; }"
         for ((i = 1; i <= n; i++)); do
-            printf '{\n%s\n} >"$2/got.%d" 2>&1\n' "$(cat "$dir/cmd.$i")" "$i"
+            # What the command printed by the time it returned: background jobs it started (the
+            # modules of a 'for' loop) may write to the same file later, as the next commands run.
+            printf '{\n%s\n} >"$2/got.%d" 2>&1\ncp "$2/got.%d" "$2/shown.%d"\n' "$(cat "$dir/cmd.$i")" "$i" "$i" "$i"
             grep -qE '^tobus-bus( .*)? &$' "$dir/cmd.$i" && echo wait_bus
         done
     } >"$dir/script.sh"
@@ -111,12 +116,12 @@ run_console() {
             pass "$label (in the background)"
             continue
         fi
-        if [[ ! -f $dir/got.$i ]]; then
+        if [[ ! -f $dir/shown.$i ]]; then
             fail "$label: did not run"
             continue
         fi
         mapfile -t want <"$dir/want.$i"
-        mapfile -t got <"$dir/got.$i"
+        mapfile -t got <"$dir/shown.$i"
         if lines_match 0 0; then
             pass "$label"
         else
@@ -124,7 +129,7 @@ run_console() {
             echo "--- shown in $(basename "$file"):"
             cat "$dir/want.$i"
             echo "--- printed:"
-            cat "$dir/got.$i"
+            cat "$dir/shown.$i"
             echo "---"
         fi
     done
