@@ -107,11 +107,11 @@ for prog in "${PROGRAMS[@]}"; do
             typed=
             [[ -z $mode && ($value == DIR || $value == PATH) ]] && typed=$SCRATCH/tree/
             got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt $typed")
-            check "$prog $at$opt <TAB>: completes the ${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+            check "$prog $at$opt <TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
             if [[ $opt == --* ]]; then
                 # --opt=VALUE: bash replaces what follows the '=' (or the last ':' in a URL).
                 got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt=$typed")
-                check "$prog $at$opt=<TAB>: completes the ${mode:-$value}" same "$got" "$want"
+                check "$prog $at$opt=<TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}" same "$got" "$want"
             fi
             # One of several: after a comma, the rest of the list; a template: more tokens.
             case $mode in

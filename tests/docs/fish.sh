@@ -81,7 +81,7 @@ for prog in "${PROGRAMS[@]}"; do
             *) want= ;;
             esac
             got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt $typed")
-            check "$prog $at$opt <TAB>: completes the ${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+            check "$prog $at$opt <TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
             case $mode in
             list)
                 first=$(head -n1 <<<"$want")

@@ -77,10 +77,10 @@ for prog in "${PROGRAMS[@]}"; do
             *) want= ;;
             esac
             got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt $typed")
-            check "$prog $at$opt <TAB>: completes the ${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+            check "$prog $at$opt <TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}: $(paste -sd' ' <<<"$got")" same "$got" "$want"
             if [[ $opt == --* ]]; then
                 got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt=$typed")
-                check "$prog $at$opt=<TAB>: completes the ${mode:-$value}" same "$got" "$want"
+                check "$prog $at$opt=<TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}" same "$got" "$want"
             fi
             case $mode in
             list)
