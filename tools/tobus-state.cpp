@@ -4,27 +4,6 @@
 #include "tobus/state.hpp"
 #include "tobus/tobus.hpp"
 
-namespace {
-
-// A DURATION option on a subcommand (Program::add_duration adds to the top level only).
-CLI::Option* add_duration(CLI::App* app, const std::string& names, std::optional<tobus::Millis>& target,
-                          const std::string& help) {
-  auto* opt = app->add_option_function<std::string>(
-      names,
-      [&target, names](const std::string& text) {
-        auto d = tobus::parse_duration(text);
-        if (!d)
-          throw CLI::ValidationError(names, "invalid duration '" + text +
-                                                "' (use 500ms, 30s, 2m, 1h; a bare number is seconds)");
-        target = *d;
-      },
-      help);
-  opt->type_name("DURATION");
-  return opt;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   tobus::Program program("tobus-state", "Read and write state records; show modules, jobs and dead letters.");
   auto& app = program.app();
@@ -69,7 +48,8 @@ int main(int argc, char** argv) {
   auto* wait = verb("wait", tobus::StateVerb::wait, "Wait until FIELD has VALUE (exit 124: timeout)");
   wait->add_option("NAME", o.name, "The record")->required();
   wait->add_option("FIELD=VALUE", o.args, "The condition ('FIELD=': absent or empty)")->required()->expected(1);
-  add_duration(wait, "--timeout", o.timeout, "Give up after this long (default: wait forever)");
+  tobus::add_duration_option(*wait, "--timeout", [&o](tobus::Millis d) { o.timeout = d; },
+                             "Give up after this long (default: wait forever)");
 
   auto* watch = verb("watch", tobus::StateVerb::watch, "Print changes to records as they happen");
   watch->add_option("PATTERN", o.pattern, "Glob over names (default: *)");
@@ -100,7 +80,8 @@ int main(int argc, char** argv) {
   retry->add_flag("--all", o.all, "Retry every dead letter")->excludes(id);
   retry->add_option("--to", o.to, "Send along this route instead")->type_name("ROUTE");
   auto* purge = verb("purge", tobus::StateVerb::dead_purge, "Delete dead letters; print how many", dead);
-  add_duration(purge, "--older-than", o.older_than, "Only those dead for longer than this");
+  tobus::add_duration_option(*purge, "--older-than", [&o](tobus::Millis d) { o.older_than = d; },
+                             "Only those dead for longer than this");
   dead->require_subcommand(1);
   app.require_subcommand(1);
   // The commands are listed with their options in the footer; CLI11's own list would repeat them.

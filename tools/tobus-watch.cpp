@@ -64,13 +64,7 @@ int main(int argc, char** argv) {
   return program.run(argc, argv, [&] {
     tobus::signals::ignore_sigpipe();
     using tobus::Error, tobus::ErrorKind;
-    for (const auto& h : headers) {
-      auto eq = h.find('=');
-      std::string key = h.substr(0, eq);
-      if (eq == std::string::npos || !tobus::valid_name(key))
-        throw Error(ErrorKind::usage, "bad header '" + h + "': expected KEY=VALUE, KEY 1-64 of A-Z a-z 0-9 _ . -");
-      o.filter.headers.emplace_back(key, h.substr(eq + 1));
-    }
+    for (const auto& h : headers) o.filter.headers.push_back(tobus::parse_header_option(h));
     for (const auto& name : events) {
       auto kind = tobus::parse_event_name(name);
       if (!kind)

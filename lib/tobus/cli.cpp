@@ -205,18 +205,24 @@ void Program::publish_choices(const CLI::Option* opt, Choices how, std::vector<s
   choices_[opt] = {how, std::move(values)};
 }
 
-CLI::Option* Program::add_duration(const std::string& names, Millis& target, const std::string& help) {
-  auto* opt = app_.add_option_function<std::string>(
+CLI::Option* add_duration_option(CLI::App& app, const std::string& names, std::function<void(Millis)> store,
+                                 const std::string& help) {
+  auto* opt = app.add_option_function<std::string>(
       names,
-      [&target, names](const std::string& text) {
+      [store = std::move(store), names](const std::string& text) {
         auto d = parse_duration(text);
         if (!d)
           throw CLI::ValidationError(names, "invalid duration '" + text +
                                                 "' (use 500ms, 30s, 2m, 1h; a bare number is seconds)");
-        target = *d;
+        store(*d);
       },
       help);
   opt->type_name("DURATION");
+  return opt;
+}
+
+CLI::Option* Program::add_duration(const std::string& names, Millis& target, const std::string& help) {
+  auto* opt = add_duration_option(app_, names, [&target](Millis d) { target = d; }, help);
   opt->default_str(format_duration(target));
   return opt;
 }

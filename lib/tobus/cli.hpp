@@ -27,6 +27,11 @@ struct CommonOptions {
 // comma-separated list of them, or a template of text in which any of them (tokens) may appear.
 enum class Choices { one, list, tokens };
 
+// A DURATION option on `app`, a program or one of its subcommands (500ms, 30s, 2m, 1h; a bare
+// number is seconds): `store` gets each value given, a bad one is a usage error.
+CLI::Option* add_duration_option(CLI::App& app, const std::string& names, std::function<void(Millis)> store,
+                                 const std::string& help);
+
 class Program {
  public:
   Program(std::string name, std::string description);

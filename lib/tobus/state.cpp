@@ -18,6 +18,7 @@
 #include <set>
 
 #include "tobus/error.hpp"
+#include "tobus/io.hpp"
 #include "tobus/json.hpp"
 #include "tobus/registry.hpp"
 #include "tobus/signals.hpp"
@@ -58,20 +59,6 @@ bool looks_like_entry_id(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i)
     if (i != dash && (s[i] < '0' || s[i] > '9')) return false;
   return true;
-}
-
-// Writes all of `data`; on a closed pipe ends the process by SIGPIPE, quietly, as cat does.
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) {
-      signal(SIGPIPE, SIG_DFL);
-      raise(SIGPIPE);
-    }
-    if (n < 0) throw Error(ErrorKind::failed, std::string("cannot write to stdout: ") + std::strerror(errno));
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
 }
 
 // An array of strings in JSON, made by the one JSON writer of the library: {"a":[...]} → [...].
@@ -709,7 +696,7 @@ class Session {
   }
 
   Connection connect() { return connect_with_retry(address_, Millis(0)); }
-  void out(std::string_view s) { write_all(out_, s); }
+  void out(std::string_view s) { write_output(out_, s); }
 
   // --- records
 
