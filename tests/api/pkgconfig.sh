@@ -20,6 +20,9 @@ pc=$(find "$T/root" -name tobus.pc | head -1)
 [ -f "$T/root$prefix/include/tobus/tobus.hpp" ] || { echo "FAIL: headers not installed"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$T/root
 flags=$(pkg-config --cflags --libs tobus)
+# A library built with the sanitizers needs their runtimes in whatever links it.
+sanitize=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"][0])')
+[ "$sanitize" = none ] || flags="-fsanitize=$sanitize $flags"
 for ex in shout logging_bus; do
   # shellcheck disable=SC2086
   c++ -Wall -Wextra -Werror -o "$T/$ex" "$src/examples/$ex.cpp" $flags
