@@ -51,9 +51,7 @@ complete_line() {
 }
 
 # same LIST-A LIST-B: the two newline-separated lists hold the same words.
-same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }
 # has LIST WORD: the list holds WORD.
-has() { grep -qxF -- "$2" <<<"$1"; }
 
 for prog in "${PROGRAMS[@]}"; do
     # Options: at the program and after each command, those accepted there and nothing else.
@@ -149,7 +147,7 @@ for prog in "${PROGRAMS[@]}"; do
     fi
 done
 
-if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
+if built tobus-module; then
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module ")
     check "tobus-module <TAB> offers the module names" same "$got" $'upper\nrev'
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module -j 2 ")
@@ -163,7 +161,7 @@ if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
         same "$got" "$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b"
 fi
 
-if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
+if built tobus-state; then
     # A command's first argument, from the bus: each asked of tobus-state with its own command.
     for c in "get:list" "set:list" "del:list" "cas:list" "incr:list" "wait:list" "watch:list" \
         "list:list" "jobs:modules --names" "dead show:dead list" "dead retry:dead list"; do
@@ -181,18 +179,12 @@ fi
 
 # A real bus: the values come from it.
 start_bus_with_data
-if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
-    got=$(complete_line "tobus-state get ")
-    check "bus: tobus-state get <TAB> offers the state record deploy: $(paste -sd' ' <<<"$got")" has "$got" deploy
+check_bus_values "tobus-module :picky"
+if built tobus-state; then
     got=$(complete_line "tobus-state set dep")
     check "bus: tobus-state set dep<TAB> completes deploy" same "$got" deploy
-    got=$(complete_line "tobus-state dead show ")
-    check "bus: tobus-state dead show <TAB> offers the dead letter's entry id and message id: $(paste -sd' ' <<<"$got")" \
-        same "$got" "$DEAD_ENTRY"$'\nmsg-1'
     got=$(complete_line "tobus-state dead retry ${DEAD_ENTRY:0:5}")
     check "bus: tobus-state dead retry ${DEAD_ENTRY:0:5}<TAB> completes the entry id" same "$got" "$DEAD_ENTRY"
-    got=$(complete_line "tobus-state jobs ")
-    check "bus: tobus-state jobs <TAB> offers the module picky" same "$got" picky
     # The connection options on the line are passed on: another namespace has nothing.
     got=$(complete_line "tobus-state -n empty get ")
     check "bus: tobus-state -n empty get <TAB>: no record of that namespace" eval '! has "$got" deploy'
@@ -200,41 +192,9 @@ if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
     got=$(unset TOBUS_REDIS; complete_line "tobus-state -r $url get dep")
     check "bus: tobus-state -r URL get dep<TAB> completes deploy (URL from the line)" same "$got" deploy
 fi
-for c in "tobus-send --publish " "tobus-module --type gr" "tobus-send --to " "tobus-module "; do
-    prog=${c%% *}
-    [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
-    got=$(complete_line "$c")
-    want=greeter
-    [[ $c == *--to* || $c == "tobus-module " ]] && want=picky
-    check "bus: $c<TAB> offers $want: $(paste -sd' ' <<<"$got")" same "$got" "$want"
-done
 
 # Redis unreachable, or not answering: the lookups give up within a second, the options stay.
-start_silent_server
-for url in "unix://$SILENT_SOCK" redis://127.0.0.1:1; do
-    how="not answering"
-    [[ $url == redis://127.0.0.1:1 ]] && how=unreachable
-    for c in "tobus-state get " "tobus-state dead show " "tobus-state jobs " "tobus-send --publish " \
-        "tobus-module --type " "tobus-send --to "; do
-        prog=${c%% *}
-        [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
-        t0=$(date +%s%3N)
-        got=$(TOBUS_REDIS=$url complete_line "$c")
-        took=$(($(date +%s%3N) - t0))
-        check "Redis $how: $c<TAB> returns within 2s (${took}ms)" test "$took" -lt 2000
-        check "Redis $how: $c<TAB> offers no value from the bus" eval '! has "$got" deploy && ! has "$got" picky'
-    done
-    if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
-        got=$(TOBUS_REDIS=$url complete_line "tobus-state get -")
-        check "Redis $how: tobus-state get -<TAB> offers its options" same "$got" "$(options_at tobus-state get)"
-        got=$(TOBUS_REDIS=$url complete_line "tobus-state ")
-        check "Redis $how: tobus-state <TAB> offers the commands" has "$got" dead
-    fi
-    if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
-        got=$(TOBUS_REDIS=$url complete_line "tobus-module --keep-workdir ")
-        check "Redis $how: tobus-module --keep-workdir <TAB> offers its choices" same "$got" $'always\nfailed\nnever'
-    fi
-done
+check_unreachable 2000 "tobus-state jobs " "tobus-module --type " "tobus-send --to "
 
 # The option table is read once per program per shell session.
 mkdir -p "$SCRATCH/count"

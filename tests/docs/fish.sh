@@ -30,8 +30,6 @@ complete_line() {
         fish --no-config -c 'set -p fish_complete_path $argv[1]; complete -C $argv[2]' \
         "$SCRATCH/fish" "$1" | cut -f1
 }
-same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }
-has() { grep -qxF -- "$2" <<<"$1"; }
 
 for prog in "${PROGRAMS[@]}"; do
     # Options: at the program and after each command, those accepted there and nothing else.
@@ -116,7 +114,7 @@ for prog in "${PROGRAMS[@]}"; do
     fi
 done
 
-if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
+if built tobus-module; then
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module ")
     check "tobus-module <TAB> offers the module names" same "$got" $'upper\nrev'
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-module -j 2 ")
@@ -130,7 +128,7 @@ if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
         same "$got" "$SCRATCH/tree/file-a"$'\n'"$SCRATCH/tree/file-b"
 fi
 
-if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
+if built tobus-state; then
     # A command's first argument, from the bus: each asked of tobus-state with its own command.
     for c in "get:list" "cas:list" "watch:list" "jobs:modules --names" "dead show:dead list" "dead retry:dead list"; do
         : >"$SCRATCH/state.log"
@@ -143,48 +141,9 @@ if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
     check "tobus-state get deploy <TAB>: no record name for the FIELD" eval '! has "$got" upper'
 fi
 
-# A real bus: the values come from it.
+# A real bus: the values come from it; then Redis unreachable, or not answering.
 start_bus_with_data
-if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
-    got=$(complete_line "tobus-state get ")
-    check "bus: tobus-state get <TAB> offers the state record deploy: $(paste -sd' ' <<<"$got")" has "$got" deploy
-    got=$(complete_line "tobus-state dead show ")
-    check "bus: tobus-state dead show <TAB> offers the dead letter's entry id and message id: $(paste -sd' ' <<<"$got")" \
-        same "$got" "$DEAD_ENTRY"$'\nmsg-1'
-    got=$(complete_line "tobus-state jobs ")
-    check "bus: tobus-state jobs <TAB> offers the module picky" same "$got" picky
-fi
-for c in "tobus-send --publish " "tobus-module --type gr" "tobus-send --to "; do
-    prog=${c%% *}
-    [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
-    got=$(complete_line "$c")
-    want=greeter
-    [[ $c == *--to* ]] && want=picky
-    check "bus: $c<TAB> offers $want: $(paste -sd' ' <<<"$got")" same "$got" "$want"
-done
-
-# Redis unreachable, or not answering: the lookups give up within a second, the options stay.
-start_silent_server
-for url in "unix://$SILENT_SOCK" redis://127.0.0.1:1; do
-    how="not answering"
-    [[ $url == redis://127.0.0.1:1 ]] && how=unreachable
-    for c in "tobus-state get " "tobus-state dead show " "tobus-send --publish "; do
-        prog=${c%% *}
-        [[ " ${PROGRAMS[*]} " == *" $prog "* ]] || continue
-        t0=$(date +%s%3N)
-        got=$(TOBUS_REDIS=$url complete_line "$c")
-        took=$(($(date +%s%3N) - t0))
-        check "Redis $how: $c<TAB> returns within 2s (${took}ms)" test "$took" -lt 2000
-        check "Redis $how: $c<TAB> offers no value from the bus" eval '! has "$got" deploy && ! has "$got" greeter'
-    done
-    if [[ " ${PROGRAMS[*]} " == *" tobus-state "* ]]; then
-        got=$(TOBUS_REDIS=$url complete_line "tobus-state get -")
-        check "Redis $how: tobus-state get -<TAB> offers its options" same "$got" "$(options_at tobus-state get)"
-    fi
-    if [[ " ${PROGRAMS[*]} " == *" tobus-module "* ]]; then
-        got=$(TOBUS_REDIS=$url complete_line "tobus-module --keep-workdir ")
-        check "Redis $how: tobus-module --keep-workdir <TAB> offers its choices" same "$got" $'always\nfailed\nnever'
-    fi
-done
+check_bus_values
+check_unreachable 2000
 
 finish

@@ -208,3 +208,66 @@ time.sleep(300)' "$SILENT_SOCK" &
     done
     fail "setting up: no silent server at $SILENT_SOCK"
 }
+
+# --- shared by the completion tests (bash.sh, zsh.sh, fish.sh), which define complete_line LINE:
+# the candidates the shell offers for LINE, one per line.
+
+same() { [[ $(sort -u <<<"$1") == "$(sort -u <<<"$2")" ]]; }  # the same candidates
+has() { grep -qxF -- "$2" <<<"$1"; }                          # one of the candidates
+built() { [[ " ${PROGRAMS[*]} " == *" $1 "* ]]; }               # the program is built
+
+# check_bus_values [LINE:WANT...]: with a real bus (start_bus_with_data), the values come from it:
+# records, dead letters, modules and types; plus each LINE offering exactly WANT.
+check_bus_values() {
+    local got c prog want
+    if built tobus-state; then
+        got=$(complete_line "tobus-state get ")
+        check "bus: tobus-state get <TAB> offers the state record deploy: $(paste -sd' ' <<<"$got")" has "$got" deploy
+        got=$(complete_line "tobus-state dead show ")
+        check "bus: tobus-state dead show <TAB> offers the dead letter's entry id and message id: $(paste -sd' ' <<<"$got")" \
+            same "$got" "$DEAD_ENTRY"$'\nmsg-1'
+        got=$(complete_line "tobus-state jobs ")
+        check "bus: tobus-state jobs <TAB> offers the module picky" same "$got" picky
+    fi
+    for c in "tobus-send --publish :greeter" "tobus-module --type gr:greeter" "tobus-send --to :picky" "$@"; do
+        prog=${c%% *}
+        want=${c##*:}
+        c=${c%:*}
+        built "$prog" || continue
+        got=$(complete_line "$c")
+        check "bus: $c<TAB> offers $want: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+    done
+}
+
+# check_unreachable LIMIT_MS [LINE...]: with Redis not answering, then unreachable, completing
+# values from the bus gives up within LIMIT_MS and offers none, and options, commands and
+# choices still complete.
+check_unreachable() {
+    local limit=$1 url how c prog t0 took got
+    shift
+    start_silent_server
+    for url in "unix://$SILENT_SOCK" redis://127.0.0.1:1; do
+        how="not answering"
+        [[ $url == redis://127.0.0.1:1 ]] && how=unreachable
+        for c in "tobus-state get " "tobus-state dead show " "tobus-send --publish " "$@"; do
+            prog=${c%% *}
+            built "$prog" || continue
+            t0=$(date +%s%3N)
+            got=$(TOBUS_REDIS=$url complete_line "$c")
+            took=$(($(date +%s%3N) - t0))
+            check "Redis $how: $c<TAB> returns within ${limit}ms (${took}ms)" test "$took" -lt "$limit"
+            check "Redis $how: $c<TAB> offers no value from the bus" \
+                eval '! has "$got" deploy && ! has "$got" greeter && ! has "$got" picky'
+        done
+        if built tobus-state; then
+            got=$(TOBUS_REDIS=$url complete_line "tobus-state get -")
+            check "Redis $how: tobus-state get -<TAB> offers its options" same "$got" "$(options_at tobus-state get)"
+            got=$(TOBUS_REDIS=$url complete_line "tobus-state ")
+            check "Redis $how: tobus-state <TAB> offers the commands" has "$got" dead
+        fi
+        if built tobus-module; then
+            got=$(TOBUS_REDIS=$url complete_line "tobus-module --keep-workdir ")
+            check "Redis $how: tobus-module --keep-workdir <TAB> offers its choices" same "$got" $'always\nfailed\nnever'
+        fi
+    done
+}
