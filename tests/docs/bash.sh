@@ -68,13 +68,7 @@ for prog in "${PROGRAMS[@]}"; do
     done < <(printf '\n'; command_paths "$prog")
 
     # Commands: at the program and after each command, its subcommands.
-    while IFS= read -r path; do
-        want=$(command_paths "$prog" | awk -v pre="${path:+$path }" \
-            'substr($0, 1, length(pre)) == pre && index(substr($0, length(pre) + 1), " ") == 0 && $0 != pre { print substr($0, length(pre) + 1) }')
-        [[ -z $want ]] && continue
-        got=$(complete_line "$prog ${path:+$path }")
-        check "$prog ${path:+$path }<TAB> offers the commands: $(paste -sd' ' <<<"$got")" same "$got" "$want"
-    done < <(printf '\n'; command_paths "$prog")
+    check_commands "$prog"
 
     while IFS= read -r line; do
         spec=${line%%$'\t'*}
@@ -111,21 +105,7 @@ for prog in "${PROGRAMS[@]}"; do
                 got=$(PATH=$SCRATCH/state:$PATH complete_line "$prog $at$opt=$typed")
                 check "$prog $at$opt=<TAB>: completes the ${mode:+choices ($mode)}${mode:-$value}" same "$got" "$want"
             fi
-            # One of several: after a comma, the rest of the list; a template: more tokens.
-            case $mode in
-            list)
-                first=$(head -n1 <<<"$want")
-                got=$(complete_line "$prog $at$opt $first,")
-                check "$prog $at$opt $first,<TAB>: completes the next of the list" \
-                    same "$got" "$(sed "s/^/$first,/" <<<"$want")"
-                ;;
-            tokens)
-                first=$(head -n1 <<<"$want")
-                got=$(complete_line "$prog $at$opt ${first}/%")
-                check "$prog $at$opt ${first}/%<TAB>: completes a token after the text" \
-                    same "$got" "$(sed "s|^|${first}/|" <<<"$want")"
-                ;;
-            esac
+            check_more_of "$mode" "$want" "$prog $at$opt"
         done
     done < <(option_table "$prog")
 

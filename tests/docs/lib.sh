@@ -271,3 +271,39 @@ check_unreachable() {
         fi
     done
 }
+
+# check_commands PROG: at the program and after each of its commands, PROG <TAB> offers the
+# subcommands.
+check_commands() {
+    local prog=$1 path want got
+    while IFS= read -r path; do
+        want=$(command_paths "$prog" | awk -v pre="${path:+$path }" \
+            'substr($0, 1, length(pre)) == pre && index(substr($0, length(pre) + 1), " ") == 0 && $0 != pre { print substr($0, length(pre) + 1) }')
+        [[ -z $want ]] && continue
+        got=$(complete_line "$prog ${path:+$path }")
+        check "$prog ${path:+$path }<TAB> offers the commands: $(paste -sd' ' <<<"$got")" same "$got" "$want"
+    done < <(printf '\n'; command_paths "$prog")
+}
+
+# check_more_of MODE WANT WORDS [rest]: for a list of choices, after "WORDS FIRST," the next of
+# the list (each candidate "FIRST,CHOICE"; with `rest`, as zsh offers them: the other choices
+# alone); for a template of tokens, after "WORDS FIRST/%" more tokens (WANT: the choices, one per
+# line).
+check_more_of() {
+    local mode=$1 want=$2 words=$3 style=${4:-} first got
+    first=$(head -n1 <<<"$want")
+    case $mode:$style in
+    list:rest)
+        got=$(complete_line "$words $first,")
+        check "$words $first,<TAB>: completes the rest of the list" same "$got" "$(grep -vxF -- "$first" <<<"$want")"
+        ;;
+    list:*)
+        got=$(complete_line "$words $first,")
+        check "$words $first,<TAB>: completes the next of the list" same "$got" "$(sed "s/^/$first,/" <<<"$want")"
+        ;;
+    tokens:*)
+        got=$(complete_line "$words ${first}/%")
+        check "$words ${first}/%<TAB>: completes a token after the text" same "$got" "$(sed "s|^|${first}/|" <<<"$want")"
+        ;;
+    esac
+}
