@@ -329,6 +329,12 @@ void check_service_options(const ServiceOptions& s, bool has_command) {
       (!s.before.empty() || !s.on_change.empty() || !s.after.empty() || !s.result.empty()))
     throw Error(ErrorKind::usage, "--before, --on-change, --after and --result need --workdir");
   if (!s.result.empty()) check_result_path(s.result);
+  // A typo here would fail every message: say so at once. (A missing --workdir is made.)
+  struct stat st {};
+  if (!s.pool.empty() && (stat(s.pool.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+    throw Error(ErrorKind::usage, "--pool '" + s.pool + "' is not a directory");
+  if (!s.workdir.empty() && stat(s.workdir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    throw Error(ErrorKind::usage, "--workdir '" + s.workdir + "' is not a directory");
 }
 
 std::vector<std::string> message_env(const Message& m, int attempt) {

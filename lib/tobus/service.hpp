@@ -131,8 +131,9 @@ struct ServiceOptions {
   Millis drain_grace{1000};  // output held open by an escaped grandchild after the handler exited
 };
 
-// The checks tobus-module makes of these options at startup: --pool excludes a COMMAND, the
-// callbacks and --result need --workdir, --result stays inside the work dir. Throws Error(usage).
+// The checks tobus-module makes of these options at startup: --pool excludes a COMMAND and is a
+// directory, the callbacks and --result need --workdir, which is a directory if it exists,
+// --result stays inside the work dir. Throws Error(usage).
 void check_service_options(const ServiceOptions& options, bool has_command);
 
 struct JobSpec {

@@ -38,6 +38,14 @@ assert_match "failed at hop 'tools' \(rc 65\): bad 'args' header of service 'arg
 run dotdot tobus-send --to tools -H service=../up -m x --id p3 --wait --timeout 60s
 assert_match "failed at hop 'tools' \(rc 65\): bad service name '../up'" "$(cat "$RUN_ERR")" "a name outside the pool"
 
+# A pool or work dir that is not a directory: one line, exit 2, before anything runs.
+run nopool tobus-module tools2 --pool "$T/no-such-dir"
+assert_rc 2 "--pool naming no directory"
+assert_eq "tobus-module: error: --pool '$T/no-such-dir' is not a directory" "$(head -n 1 "$RUN_ERR")" "it says so"
+run filewd tobus-module wdf --workdir "$pool/up" -- cat
+assert_rc 2 "--workdir naming a file"
+assert_eq "tobus-module: error: --workdir '$pool/up' is not a directory" "$(head -n 1 "$RUN_ERR")" "it says so"
+
 # --- work dirs, the result file, the keep policy, the job record ----------------------------------
 work=$T/work
 start_module wd --workdir "$work" --result out.txt --keep-workdir always --watch-interval 100ms -- \

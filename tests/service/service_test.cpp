@@ -172,9 +172,12 @@ TEST_CASE("keep policy and result path") {
 }
 
 TEST_CASE("service options checked at startup") {
+  TempDir d;
   ServiceOptions o;
   CHECK_NOTHROW(check_service_options(o, true));
-  o.pool = "/srv/pool";
+  o.pool = d / "missing";
+  CHECK_THROWS_WITH_AS(check_service_options(o, false), ("--pool '" + o.pool + "' is not a directory").c_str(), Error);
+  o.pool = d.path;
   CHECK_NOTHROW(check_service_options(o, false));
   CHECK_THROWS_WITH_AS(check_service_options(o, true),
                        "--pool and COMMAND exclude each other: the pool holds the commands", Error);
@@ -182,7 +185,11 @@ TEST_CASE("service options checked at startup") {
   o.on_change = "true";
   CHECK_THROWS_WITH_AS(check_service_options(o, true),
                        "--before, --on-change, --after and --result need --workdir", Error);
-  o.workdir = "/tmp/w";
+  write_file(d / "file", "");
+  o.workdir = d / "file";
+  CHECK_THROWS_WITH_AS(check_service_options(o, true), ("--workdir '" + o.workdir + "' is not a directory").c_str(),
+                       Error);
+  o.workdir = d / "made-later";  // made by the first job
   CHECK_NOTHROW(check_service_options(o, true));
   o.result = "../r";
   CHECK_THROWS_AS(check_service_options(o, true), Error);
