@@ -329,6 +329,8 @@ void check_service_options(const ServiceOptions& s, bool has_command) {
       (!s.before.empty() || !s.on_change.empty() || !s.after.empty() || !s.result.empty()))
     throw Error(ErrorKind::usage, "--before, --on-change, --after and --result need --workdir");
   if (!s.result.empty()) check_result_path(s.result);
+  if (s.watch_interval < Millis(10))
+    throw Error(ErrorKind::usage, "--watch-interval " + format_duration(s.watch_interval) + " is too short: 10ms at least");
   // A typo here would fail every message: say so at once. (A missing --workdir is made.)
   struct stat st {};
   if (!s.pool.empty() && (stat(s.pool.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))

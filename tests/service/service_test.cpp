@@ -191,6 +191,10 @@ TEST_CASE("service options checked at startup") {
                        Error);
   o.workdir = d / "made-later";  // made by the first job
   CHECK_NOTHROW(check_service_options(o, true));
+  o.watch_interval = Millis(0);
+  CHECK_THROWS_WITH_AS(check_service_options(o, true), "--watch-interval 0s is too short: 10ms at least", Error);
+  o.watch_interval = Millis(10);
+  CHECK_NOTHROW(check_service_options(o, true));
   o.result = "../r";
   CHECK_THROWS_AS(check_service_options(o, true), Error);
 }
