@@ -3,7 +3,8 @@
 # it runs, args as argv, unknown services failing with their reason), --workdir (input, output,
 # --result, the keep policy, the listing in the job's state record), the watch callbacks in order,
 # the limits (--timeout with --kill-after on a handler ignoring SIGTERM, --max-output, --max-memory,
-# a fork tree contained by the group kill), and --init then --once with no bus at all.
+# a fork tree contained by the group kill), kill -9 of a module while its jobs run (nothing lost, each
+# result once), and --init then --once with no bus at all.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start_bus
@@ -126,6 +127,24 @@ wait_for -t 10 eval '[[ $(left) == 0 ]]' || fail "$(left) of the handler's child
 
 # The module served everything and is still up.
 alive "$E2E_LAST_PID" || fail "tobus-module bomb died"
+
+# --- kill -9 mid-flight: a pool service in work dirs, its module killed while jobs run ------------
+# Nothing is lost: the messages the dead instance held are taken over by the next one, and run
+# again in work dirs of their own (attempt 2); every one of the 30 results reaches the sender once.
+printf '#!/bin/sh\nsleep 0.2; tr a-z A-Z\n' >"$pool/slow" && chmod +x "$pool/slow"
+start_module slowpool --pool "$pool" --workdir "$T/work4" --keep-workdir always -j 3 --claim-after 1s
+victim=$E2E_LAST_PID
+seq 30 | sed 's/^/m/' >"$T/k.in"
+# (A background job's stdin is /dev/null unless the job itself redirects it.)
+start_bg ksend bash -c 'exec "$@" <"$0"' "$T/k.in" tobus-send --to slowpool -H service=slow --id k --wait --timeout 120s
+sender=$E2E_LAST_PID
+wait_for -t 30 eval '(($(ls "$T/work4" 2>/dev/null | wc -l) >= 6))' || fail "the jobs did not start"
+kill -KILL "$victim"
+start_module slowpool --pool "$pool" --workdir "$T/work4" --keep-workdir always -j 3 --claim-after 1s
+wait_proc "$sender"
+assert_eq 0 "$RC" "tobus-send --wait across the kill -9"
+assert_bytes "$T/ksend.stdout" "$(seq 30 | sed 's/^/M/' | sed 's/$/\\n/' | tr -d '\n')" "all 30 results, in order, once each"
+ls "$T/work4" | grep -q '\.2$' || fail "no job ran again after the kill (no attempt-2 work dir): $(ls "$T/work4" | paste -sd' ')"
 
 # --- --init, then --once: a handler developed without a bus ----------------------------------------
 cd "$T" || fail "cd $T"
