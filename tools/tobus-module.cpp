@@ -1,14 +1,13 @@
 // tobus-module: attaches a named module and runs its handler for each message.
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "tobus/io.hpp"
 #include "tobus/service.hpp"
-#include "tobus/size.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {
@@ -86,21 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--after", s.after, "Shell command run after each job, with TOBUS_RC")->type_name("CMD");
   program.add_duration("--watch-interval", s.watch_interval, "List a running job's work dir this often");
   program.add_duration("--kill-after", s.kill_after, "SIGKILL a handler this long after --timeout's SIGTERM");
-  // Sizes: 4096, 512K, 16M, 1G.
-  auto add_size = [&app](const std::string& names, auto& target, const std::string& help) {
-    app.add_option_function<std::string>(
-           names,
-           [&target, names](const std::string& text) {
-             auto bytes = tobus::parse_size(text);
-             if (!bytes)
-               throw CLI::ValidationError(names, "invalid size '" + text + "' (use 4096, 512K, 16M, 1G)");
-             target = static_cast<std::remove_reference_t<decltype(target)>>(*bytes);
-           },
-           help)
-        ->type_name("N");
-  };
-  add_size("--max-output", s.max_output, "Fail a handler that writes more than N bytes (16M, ...) on stdout");
-  add_size("--max-memory", s.max_memory, "Limit a handler's address space to N bytes (512M, ...; RLIMIT_AS)");
+  tobus::add_size_option(app, "--max-output", [&s](std::uint64_t n) { s.max_output = static_cast<std::size_t>(n); },
+                         "Fail a handler that writes more than N bytes (16M, ...) on stdout");
+  tobus::add_size_option(app, "--max-memory", [&s](std::uint64_t n) { s.max_memory = n; },
+                         "Limit a handler's address space to N bytes (512M, ...; RLIMIT_AS)");
   std::string init, lang = "sh";
   auto* init_opt = app.add_option("--init", init, "Write a handler template NAME and exit")->type_name("NAME");
   app.add_option("--lang", lang, "The template's language: sh or python")

@@ -14,6 +14,7 @@
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/size.hpp"
 
 namespace tobus {
 namespace {
@@ -218,6 +219,20 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& names, std::f
       },
       help);
   opt->type_name("DURATION");
+  return opt;
+}
+
+CLI::Option* add_size_option(CLI::App& app, const std::string& names, std::function<void(std::uint64_t)> store,
+                             const std::string& help) {
+  auto* opt = app.add_option_function<std::string>(
+      names,
+      [store = std::move(store), names](const std::string& text) {
+        auto bytes = parse_size(text);
+        if (!bytes) throw CLI::ValidationError(names, "invalid size '" + text + "' (use 4096, 512K, 16M, 1G)");
+        store(*bytes);
+      },
+      help);
+  opt->type_name("N");
   return opt;
 }
 

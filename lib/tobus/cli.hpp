@@ -3,6 +3,7 @@
 // calls the job and maps errors to exit codes, each reported once.
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -31,6 +32,11 @@ enum class Choices { one, list, tokens };
 // number is seconds): `store` gets each value given, a bad one is a usage error.
 CLI::Option* add_duration_option(CLI::App& app, const std::string& names, std::function<void(Millis)> store,
                                  const std::string& help);
+
+// An option holding a size in bytes (4096, 512K, 16M, 1G: powers of 1024), shown as N: `store`
+// gets each value given, a bad one is a usage error.
+CLI::Option* add_size_option(CLI::App& app, const std::string& names, std::function<void(std::uint64_t)> store,
+                             const std::string& help);
 
 class Program {
  public:
