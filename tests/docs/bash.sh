@@ -19,36 +19,8 @@ printf '#!/bin/sh\n[ "$1" = --_options ] && exec "%s" --_options\nexec sleep 30\
     >"$SCRATCH/hang/tobus-state"
 chmod +x "$SCRATCH/state/tobus-state" "$SCRATCH/hang/tobus-state"
 
-# complete LINE: complete LINE (the cursor at its end) in a fresh bash that sourced the
-# completion, splitting the line into COMP_WORDS as bash does (at blanks, and '=' and ':' as
-# words of their own); prints COMPREPLY, one per line. Bounded to 10 seconds.
-complete_line() {
-    timeout 10 bash --norc --noprofile -c '
-        source "$1" || exit 1
-        line=$2
-        words=() word=
-        for ((i = 0; i < ${#line}; i++)); do
-            c=${line:i:1}
-            if [[ $c == " " ]]; then
-                [[ -n $word ]] && words+=("$word")
-                word=
-            elif [[ $c == [=:] ]]; then
-                [[ -n $word ]] && words+=("$word")
-                words+=("$c")
-                word=
-            else
-                word+=$c
-            fi
-        done
-        if [[ -n $word ]]; then words+=("$word"); elif [[ $line == *" " ]]; then words+=(""); fi
-        COMP_LINE=$line COMP_POINT=${#line}
-        COMP_WORDS=("${words[@]}") COMP_CWORD=$((${#words[@]} - 1))
-        spec=$(complete -p "${words[0]##*/}" 2>/dev/null) || { echo "no completion for ${words[0]}" >&2; exit 1; }
-        [[ $spec == "complete -F _tobus "* ]] || { echo "unexpected: $spec" >&2; exit 1; }
-        _tobus "${words[0]}" "${words[COMP_CWORD]}" "${words[COMP_CWORD - 1]}"
-        (( ${#COMPREPLY[@]} )) && printf "%s\n" "${COMPREPLY[@]}"
-        exit 0' bash "$completion" "$1"
-}
+# One bash, with the completion sourced, answers every query (see start_completer in lib.sh).
+start_completer bash --norc --noprofile "$TOBUS_SOURCE_DIR/tests/docs/bash-complete.bash" "$completion"
 
 # same LIST-A LIST-B: the two newline-separated lists hold the same words.
 # has LIST WORD: the list holds WORD.

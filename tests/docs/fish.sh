@@ -24,12 +24,9 @@ for prog in "${PROGRAMS[@]}"; do
     cp "$completion" "$SCRATCH/fish/$prog.fish"
 done
 
-# complete_line LINE: the candidates fish offers for LINE, one per line, without descriptions.
-complete_line() {
-    HOME=$SCRATCH XDG_CONFIG_HOME=$SCRATCH/config XDG_DATA_HOME=$SCRATCH/data timeout 10 \
-        fish --no-config -c 'set -p fish_complete_path $argv[1]; complete -C $argv[2]' \
-        "$SCRATCH/fish" "$1" | cut -f1
-}
+# One fish answers every query (see start_completer in lib.sh).
+start_completer env HOME="$SCRATCH" XDG_CONFIG_HOME="$SCRATCH/config" XDG_DATA_HOME="$SCRATCH/data" \
+    fish --no-config "$TOBUS_SOURCE_DIR/tests/docs/fish-complete.fish" "$SCRATCH/fish"
 
 for prog in "${PROGRAMS[@]}"; do
     # Options: at the program and after each command, those accepted there and nothing else.

@@ -56,6 +56,9 @@ check() {
 }
 # Exit 1 when a check failed, 0 when all passed, and fail when nothing was checked at all.
 finish() {
+    if [[ -e $SCRATCH/completer.hung ]]; then
+        fail "the completion server stopped answering at: $(cat "$SCRATCH/completer.hung")"
+    fi
     if ((CHECKS == 0)); then
         echo "FAIL: nothing was checked"
         exit 1
@@ -82,7 +85,10 @@ fi
 # option, then one per command, NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS (see
 # lib/tobus/cli.cpp); a command's line has empty NAMES, and its own path as COMMANDS.
 raw_table() {
-    "$TOBUS_BIN_DIR/$1" --_options
+    local cached=$SCRATCH/table.$1
+    # Read once per test: the table is the program's, and a sanitized program starts slowly.
+    [[ -s $cached ]] || "$TOBUS_BIN_DIR/$1" --_options >"$cached"
+    cat "$cached"
 }
 
 # option_table PROG: the options' lines of the table.
@@ -306,4 +312,37 @@ check_more_of() {
         check "$words ${first}/%<TAB>: completes a token after the text" same "$got" "$(sed "s|^|${first}/|" <<<"$want")"
         ;;
     esac
+}
+
+# --- one shell answers every completion query of a test (a new shell per query, with compinit,
+# took minutes under the sanitizers).
+
+# start_completer CMD...: run CMD as the test's completion server. It reads one request per line,
+#   PATH<TAB>REDIS<TAB>NAMESPACE<TAB>LINE
+# (REDIS and NAMESPACE: '-' for unset, '=VALUE' for set: the environment the query runs in), and
+# answers with the candidates for LINE, one per line, then a line <<END>>.
+start_completer() {
+    mkfifo "$SCRATCH/completer.in" "$SCRATCH/completer.out"
+    "$@" <"$SCRATCH/completer.in" >"$SCRATCH/completer.out" 2>"$SCRATCH/completer.err" &
+    COMPLETER_PID=$!
+    CLEANUP+=("kill $COMPLETER_PID 2>/dev/null; wait $COMPLETER_PID 2>/dev/null")
+    exec {COMPLETER_IN}>"$SCRATCH/completer.in" {COMPLETER_OUT}<"$SCRATCH/completer.out"
+}
+
+# complete_line LINE: the candidates the completion server offers for LINE, one per line, in the
+# caller's PATH, TOBUS_REDIS and TOBUS_NAMESPACE. A server that takes more than 10 seconds over a
+# line is stopped, and the test fails at finish.
+complete_line() {
+    [[ -e $SCRATCH/completer.hung ]] && return 0
+    local redis=- ns=- reply
+    [[ -n ${TOBUS_REDIS+set} ]] && redis="=$TOBUS_REDIS"
+    [[ -n ${TOBUS_NAMESPACE+set} ]] && ns="=$TOBUS_NAMESPACE"
+    printf '%s\t%s\t%s\t%s\n' "$PATH" "$redis" "$ns" "$1" >&"$COMPLETER_IN"
+    while IFS= read -r -t 10 -u "$COMPLETER_OUT" reply; do
+        [[ $reply == '<<END>>' ]] && return 0
+        printf '%s\n' "$reply"
+    done
+    printf '%s\n' "$1" >"$SCRATCH/completer.hung"
+    kill "$COMPLETER_PID" 2>/dev/null
+    cat "$SCRATCH/completer.err" >&2
 }
