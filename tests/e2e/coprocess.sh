@@ -19,11 +19,14 @@ assert_bytes "$RUN_OUT" 'AB\0C\377D' "the framed handler's answer, byte-exact"
 
 # Killed under load: restarted, nothing lost.
 start_module k --lines -- sed -u 's/^/k:/'
-seq 3000 | tobus-send --to k --wait --timeout 60s >"$T/k.out" 2>"$T/k.err" &
+k=$E2E_LAST_PID
+seq 3000 | tobus-send --to k --wait --timeout "$(secs 60)s" >"$T/k.out" 2>"$T/k.err" &
 send=$!
+# The co-process is the module's child: killed by its parent's pid, never by a pattern that could
+# match another test's processes.
 for _ in 1 2 3; do
     sleep 0.3
-    pkill -KILL -f "sed -u s/\^/k:/" || true
+    pkill -KILL -P "$k" -x sed || true
 done
 wait_proc "$send"
 assert_eq 0 "$RC" "sender across co-process deaths (stderr: $(head -c 500 "$T/k.err"))"
@@ -36,8 +39,9 @@ while IFS= read -r line; do printf 'v1 %s\n' "$line"; done
 SH
 chmod +x "$T/v.sh"
 start_module v --lines -- "$T/v.sh"
+v=$E2E_LAST_PID
 seq 4000 | awk '{ print; fflush(); if (NR % 100 == 0) system("sleep 0.1") }' |
-    tobus-send --to v --wait --timeout 60s >"$T/v.out" 2>"$T/v.err" &
+    tobus-send --to v --wait --timeout "$(secs 60)s" >"$T/v.out" 2>"$T/v.err" &
 send=$!
 sleep 1
 sed -i 's/v1/v2/' "$T/v.sh"
@@ -50,10 +54,9 @@ last_v1=$(grep -n '^v1 ' "$T/v.out" | tail -1 | cut -d: -f1)
 ((last_v1 < first_v2)) || fail "an old answer ($last_v1) after a new one ($first_v2)"
 
 # SIGHUP reloads too, without failing anything.
-pid=$(pgrep -f "tobus-module v --lines" | head -1)
-seq 1000 | tobus-send --to v --wait --timeout 60s >"$T/h.out" 2>"$T/h.err" &
+seq 1000 | tobus-send --to v --wait --timeout "$(secs 60)s" >"$T/h.out" 2>"$T/h.err" &
 send=$!
-kill -HUP "$pid"
+kill -HUP "$v"
 wait_proc "$send"
 assert_eq 0 "$RC" "sender across a SIGHUP reload"
 assert_eq 1000 "$(wc -l <"$T/h.out")" "every message answered across SIGHUP"
