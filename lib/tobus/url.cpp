@@ -8,8 +8,30 @@
 namespace tobus {
 namespace {
 
+// `url` with its password, if it has one, as ***: an error message must not print it. Malformed
+// URLs are redacted too: everything between the user and the last '@' is taken for the password.
+std::string redacted(std::string_view url) {
+  std::string out(url);
+  if (url.starts_with("unix://")) {
+    for (std::size_t at = out.find("password="); at != std::string::npos; at = out.find("password=", at + 1)) {
+      if (at == 0 || (out[at - 1] != '?' && out[at - 1] != '&')) continue;
+      std::size_t from = at + 9, to = out.find('&', from);
+      out.replace(from, to == std::string::npos ? std::string::npos : to - from, "***");
+    }
+    return out;
+  }
+  std::size_t start = out.find("://");
+  std::size_t at = out.rfind('@');
+  if (start == std::string::npos || at == std::string::npos || at < start + 3) return out;
+  start += 3;
+  std::size_t colon = out.find(':', start);
+  std::size_t from = colon != std::string::npos && colon < at ? colon + 1 : start;  // a password alone
+  out.replace(from, at - from, "***");
+  return out;
+}
+
 [[noreturn]] void bad(std::string_view url, const std::string& why) {
-  throw Error(ErrorKind::usage, "invalid Redis URL '" + std::string(url) + "': " + why);
+  throw Error(ErrorKind::usage, "invalid Redis URL '" + redacted(url) + "': " + why);
 }
 
 int parse_int(std::string_view url, std::string_view text, int lo, int hi, const char* what) {

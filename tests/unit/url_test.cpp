@@ -52,3 +52,23 @@ TEST_CASE("bad URLs name the problem") {
     CHECK(std::string(e.what()).find("port") != std::string::npos);
   }
 }
+
+TEST_CASE("a bad URL's error never shows its password") {
+  auto message = [](const char* url) {
+    try {
+      parse_redis_url(url);
+    } catch (const tobus::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(parsed)");
+  };
+  CHECK(message("redis://:S3cret@h:x") == "invalid Redis URL 'redis://:***@h:x': bad port 'x'");
+  CHECK(message("redis://al:S3cret@h:0") == "invalid Redis URL 'redis://al:***@h:0': bad port '0'");
+  CHECK(message("redis://S3cret@h:0") == "invalid Redis URL 'redis://***@h:0': bad port '0'");
+  CHECK(message("redis://:S3@cr:et@:1") == "invalid Redis URL 'redis://:***@:1': no host");
+  CHECK(message("redis://:%zzS3cret@h") == "invalid Redis URL 'redis://:***@h': bad %-escape");
+  CHECK(message("unix:///s?password=S3cret&db=x") ==
+        "invalid Redis URL 'unix:///s?password=***&db=x': bad database 'x'");
+  CHECK(message("unix:///s?db=x&password=S3cret") == "invalid Redis URL 'unix:///s?db=x&password=***': bad database 'x'");
+  CHECK(message("http://u:S3cret@h") == "invalid Redis URL 'http://u:***@h': expected redis://… or unix://…");
+}
