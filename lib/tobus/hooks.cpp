@@ -167,6 +167,10 @@ class SendHook {
 }  // namespace
 
 std::optional<HookVerdict> parse_hook_answer(std::string_view line, std::string& error) {
+  if (!json_depth_within(line)) {
+    error = "JSON nested deeper than " + std::to_string(max_json_depth) + " levels";
+    return std::nullopt;
+  }
   rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError() || !d.IsObject()) {

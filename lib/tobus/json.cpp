@@ -201,7 +201,30 @@ JsonObject& add_message(JsonObject& o, const Message& m) {
   return o;
 }
 
+bool json_depth_within(std::string_view json, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 std::optional<Message> message_from_json(std::string_view line, std::string& error, std::string* event) {
+  if (!json_depth_within(line)) {
+    error = "JSON nested deeper than " + std::to_string(max_json_depth) + " levels";
+    return std::nullopt;
+  }
   rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError()) {
@@ -297,6 +320,7 @@ std::optional<Message> message_from_json(std::string_view line, std::string& err
 }
 
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_flat_object(std::string_view json) {
+  if (!json_depth_within(json, 1)) return std::nullopt;
   rapidjson::Document d;
   d.Parse(json.data(), json.size());
   if (d.HasParseError() || !d.IsObject()) return std::nullopt;

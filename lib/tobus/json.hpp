@@ -16,6 +16,14 @@
 namespace tobus {
 
 bool is_utf8(std::string_view s);
+
+// The deepest nesting of arrays and objects tobus reads in any JSON: envelopes, records and hook
+// answers are flat, and a parser that recurses must never meet 100,000 '['.
+inline constexpr int max_json_depth = 32;
+
+// True when `json` nests arrays and objects at most `max_depth` deep (strings are skipped, so a
+// '[' in a string does not count). Check before a parser, cereal's included, sees the bytes.
+bool json_depth_within(std::string_view json, int max_depth = max_json_depth);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 

@@ -3,6 +3,8 @@
 #include <cereal/archives/json.hpp>
 #include <sstream>
 
+#include "tobus/json.hpp"
+
 namespace tobus {
 
 std::string registry_json(const RegistryRecord& r) {
@@ -16,7 +18,7 @@ std::string registry_json(const RegistryRecord& r) {
 
 bool parse_registry_json(const std::string& text, RegistryRecord& out) {
   // cereal trusts its input's shape; check it is an object before it sees the bytes.
-  if (text.size() > 4096 || text.empty() || text.front() != '{') return false;
+  if (text.size() > 4096 || text.empty() || text.front() != '{' || !json_depth_within(text, 1)) return false;
   try {
     std::istringstream in(text);
     cereal::JSONInputArchive ar(in);

@@ -34,6 +34,12 @@ for line in '{"payload":"no route"}' '{"route":["a b"],"payload":""}' '{"route":
     [[ $(wc -l <"$RUN_ERR") == 1 ]] || fail "bad record $line: expected one stderr line, got: $(cat "$RUN_ERR")"
 done
 
+# Hostile nesting (100,000 '['): one line, exit 4, no crash.
+{ printf '{"route":["upper"],"payload":"x","headers":'; head -c 100000 /dev/zero | tr '\0' '['; echo; } |
+    run deep tobus-send --json
+assert_rc 4 "a record nested 100,000 deep"
+assert_bytes "$RUN_ERR" 'tobus-send: error: stdin line 1: JSON nested deeper than 32 levels\n' "the error for deep nesting"
+
 # Usage: --json reads stdin, so -m is refused; and --json excludes -0 / -s.
 run use tobus-send --json -m x --to upper
 assert_rc 2 "--json with -m"

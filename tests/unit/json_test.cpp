@@ -60,3 +60,18 @@ TEST_CASE("bad envelopes say why") {
   CHECK(bad(R"({"headers":{"a b":"1"},"payload":""})") == "bad header 'a b'");
   CHECK(bad(R"({"id":"has space","payload":""})") == "bad message id");
 }
+
+TEST_CASE("JSON nested too deep is refused before any parser sees it") {
+  CHECK(tobus::json_depth_within("{}"));
+  CHECK(tobus::json_depth_within(R"({"a":[[1]]})", 3));
+  CHECK(!tobus::json_depth_within(R"({"a":[[1]]})", 2));
+  // Brackets in strings, escaped quotes included, do not count.
+  CHECK(tobus::json_depth_within(R"({"a":"[[[[\"[[[["})", 1));
+  std::string deep(100000, '[');
+  CHECK(!tobus::json_depth_within(deep));
+  std::string error;
+  CHECK(!message_from_json(R"({"payload":"x","headers":)" + deep, error));
+  CHECK(error == "JSON nested deeper than 32 levels");
+  CHECK(!tobus::parse_flat_object(R"({"a":{"b":"c"}})"));
+  CHECK(!tobus::parse_flat_object("{\"a\":" + deep));
+}
