@@ -38,6 +38,7 @@ constexpr auto backoff_max = milliseconds(5000);
 constexpr auto healthy_after = milliseconds(10'000);
 constexpr int rc_retry = 75;    // EX_TEMPFAIL
 constexpr int rc_dataerr = 65;  // EX_DATAERR
+constexpr auto silent_warn_after = std::chrono::seconds(5);
 
 void close_fd(int& fd) {
   if (fd >= 0) close(fd);
@@ -161,6 +162,9 @@ struct Child {
   std::size_t body_len = 0;
   std::string err_line, err_tail;
   std::uint64_t answered = 0;
+  std::uint64_t answered_seen = 0;  // `answered` when its silence was last measured
+  Clock::time_point silent_since;   // holding messages and answering none since then
+  bool warned_silent = false;       // said once per process: it may be slow by design
   bool exited = false;
   int status = 0;
   Clock::time_point gone_at = Clock::time_point::max();  // closed stdout or stdin
@@ -286,13 +290,14 @@ struct CoProcess::Impl {
 
   void start() {
     start_sigs = signatures();
-    Spawned s = spawn_piped(o.argv, o.env);
+    Spawned s = spawn_piped(line_buffered_argv(), o.env);
     child = std::make_unique<Child>();
     child->pid = s.pid;
     child->in = s.in;
     child->out = s.out;
     child->err = s.err;
     child->started = Clock::now();
+    child->silent_since = child->started;
     ++starts;
     restart_at = Clock::time_point::max();
     for (auto& q : pending) {
@@ -301,6 +306,38 @@ struct CoProcess::Impl {
     }
     pending.clear();
     spdlog::debug("co-process '{}' started (pid {})", o.name, s.pid);
+  }
+
+  // A lines co-process runs through `stdbuf -oL`: a stdio filter (tr, sed, grep, awk) buffers its
+  // output on a pipe and would never answer the first line. A program that sets its own buffering
+  // keeps it; one that is not a C stdio program is not affected.
+  std::vector<std::string> line_buffered_argv() const {
+    // (A program that cannot run is left to fail to start, with its own error.)
+    if (o.mode != CoProcessOptions::Mode::lines || !o.answers || access(o.argv[0].c_str(), X_OK) != 0) return o.argv;
+    static const std::string stdbuf = find_program("stdbuf");
+    if (stdbuf.empty()) return o.argv;
+    std::vector<std::string> argv{stdbuf, "-oL", "--"};
+    argv.insert(argv.end(), o.argv.begin(), o.argv.end());
+    return argv;
+  }
+
+  // Says once per process when it holds messages and answers none for a while: the usual cause is
+  // output it keeps in a buffer.
+  void watch_silence(Clock::time_point now) {
+    if (!child || !o.answers || draining || child->warned_silent) return;
+    Child& c = *child;
+    if (c.held.empty() || c.answered != c.answered_seen) {
+      c.answered_seen = c.answered;
+      c.silent_since = now;
+      return;
+    }
+    if (now - c.silent_since < silent_warn_after) return;
+    c.warned_silent = true;
+    spdlog::warn(
+        "co-process '{}' holds {} message(s) and has answered none for {}: if it buffers its output "
+        "on a pipe, make it flush each answer (python3 -u, sys.stdout.flush(), sed -u, grep "
+        "--line-buffered, fflush() in awk); if it is slow by design, ignore this",
+        o.name, c.held.size(), format_duration(silent_warn_after));
   }
 
   // Starts a process now; when that fails, what waits for one is retried and it is tried again
@@ -655,6 +692,7 @@ struct CoProcess::Impl {
     if (stopped) return;
     check(true);
     auto now = Clock::now();
+    watch_silence(now);
     if (now >= next_check) check_files(now);
     if (!child && now >= restart_at) start_or_retry();
   }
@@ -668,6 +706,7 @@ struct CoProcess::Impl {
     if (stopped) return t;
     t = std::min(t, next_check);
     if (!child) return std::min(t, restart_at);
+    if (!child->warned_silent && !child->held.empty()) t = std::min(t, child->silent_since + silent_warn_after);
     if (child->gone_at != Clock::time_point::max()) t = std::min(t, child->gone_at + eof_grace);
     if (draining) t = std::min(t, drain_deadline);
     return t;

@@ -17,6 +17,23 @@ printf 'ab\0c\xffd' | run framed tobus-send --to f --whole --wait
 assert_rc 0 "a binary payload through a --framed handler"
 assert_bytes "$RUN_OUT" 'AB\0C\377D' "the framed handler's answer, byte-exact"
 
+# A stdio filter that buffers its output on a pipe (tr) answers each line: --lines co-processes
+# run line-buffered.
+start_module tr --lines -- tr a-z A-Z
+printf 'one\ntwo\n' | run tr tobus-send --to tr --wait --timeout "$(secs 30)s"
+assert_rc 0 "tobus-module --lines -- tr a-z A-Z"
+assert_bytes "$RUN_OUT" 'ONE\nTWO\n' "tr's answers"
+
+# One that holds a message without answering is named on stderr, once, with what to do.
+start_module mute --lines -- sh -c 'while read -r line; do :; done'
+mute_log=$T/module.mute.1.log
+run mute tobus-send --to mute -m a -m b
+wait_for -t 30 grep -q "co-process 'mute' holds 2 message(s) and has answered none for 5s: if it buffers its output" "$mute_log" ||
+    fail "no warning for a co-process that does not answer: $(cat "$mute_log")"
+run mute2 tobus-send --to mute -m c
+sleep 6
+assert_eq 1 "$(grep -c 'has answered none' "$mute_log")" "warnings for one silent co-process"
+
 # Killed under load: restarted, nothing lost.
 start_module k --lines -- sed -u 's/^/k:/'
 k=$E2E_LAST_PID
