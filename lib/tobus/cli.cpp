@@ -1,7 +1,7 @@
 #include "tobus/cli.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <pwd.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
