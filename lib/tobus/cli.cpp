@@ -1,5 +1,6 @@
 #include "tobus/cli.hpp"
 
+#include <pwd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -15,14 +16,10 @@
 #include "tobus/redis.hpp"
 #include "tobus/signals.hpp"
 #include "tobus/size.hpp"
+#include "tobus/trusted_dir.hpp"
 
 namespace tobus {
 namespace {
-
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
 
 void setup_logging(const std::string& program, const CommonOptions& o) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -169,7 +166,11 @@ std::string default_socket_path() {
 std::string default_data_dir() {
   if (const char* s = std::getenv("TOBUS_DATA_DIR"); s && *s) return s;
   if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/tobus";
-  return env_or("HOME", "/tmp") + "/.local/state/tobus";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/state/tobus";
+  // Not /tmp/.local/...: another user could own /tmp/.local and swap the data directory under it.
+  if (const struct passwd* pw = getpwuid(getuid()); pw && pw->pw_dir && *pw->pw_dir)
+    return std::string(pw->pw_dir) + "/.local/state/tobus";
+  return "/tmp/tobus-" + std::to_string(getuid()) + "-state";
 }
 
 Program::Program(std::string name, std::string description)
@@ -248,16 +249,30 @@ RedisAddress Program::redis_address(bool wait_for_bus) const {
   embedded.kind = RedisAddress::Kind::unix_socket;
   embedded.path = default_socket_path();
   RedisAddress fallback;
+  std::string untrusted;  // why the server answering at the fallback address is not used
   // `tobus-bus & tobus-module ...` pasted at once: the bus's embedded server needs a moment.
   auto deadline = std::chrono::steady_clock::now() + (wait_for_bus ? std::chrono::seconds(5) : std::chrono::seconds(0));
   for (;;) {
-    if (access(embedded.path.c_str(), F_OK) == 0 && redis_answers(embedded)) return embedded;
-    if (!wait_for_bus || redis_answers(fallback)) return fallback;
-    if (std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) return fallback;
+    // A socket in a directory another user controls is refused, not connected to (throws).
+    if (trusted_socket(embedded.path) && redis_answers(embedded)) return embedded;
+    // Any local user can listen on 6379: only a server of this user's, root's or redis's is used.
+    if (redis_answers(fallback)) {
+      untrusted = untrusted_listener(fallback.port);
+      if (untrusted.empty()) return fallback;
+    }
+    if (!wait_for_bus || std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) break;
     spdlog::debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
                   fallback.display());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (untrusted.empty()) return fallback;  // nothing answers: connecting says so
+  std::string where = "the Redis on " + fallback.host + ":" + std::to_string(fallback.port) + ": " + untrusted +
+                      " (set TOBUS_REDIS=redis://" + fallback.host + ":" + std::to_string(fallback.port) +
+                      " to use it)";
+  if (wait_for_bus) throw Error(ErrorKind::failed, "refusing " + where);
+  // tobus-bus starts its own server at the embedded socket instead.
+  spdlog::warn("ignoring {}", where);
+  return embedded;
 }
 
 int Program::run(int argc, char** argv, const std::function<int()>& job) {

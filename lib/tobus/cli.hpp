@@ -59,6 +59,10 @@ class Program {
   // Where Redis is: --redis, TOBUS_REDIS, the embedded bus's socket if it answers, else
   // 127.0.0.1:6379. Without a URL and with nothing answering, waits up to 5s for a bus that is
   // starting (unless `wait_for_bus` is false). Connecting is the caller's business.
+  // Unconfigured places are trusted only when they are the user's (trusted_dir.hpp): a socket
+  // elsewhere throws Error(failed); so does a server on 127.0.0.1:6379 of another user's, or,
+  // without `wait_for_bus`, it is passed over with a warning for the embedded socket (where
+  // tobus-bus then starts its own).
   RedisAddress redis_address(bool wait_for_bus = true) const;
 
  private:

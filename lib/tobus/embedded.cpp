@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,23 +16,12 @@
 #include "tobus/error.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/runner.hpp"
+#include "tobus/trusted_dir.hpp"
 
 extern char** environ;
 
 namespace tobus {
 namespace {
-
-void make_dirs(const std::string& path) {
-  std::string partial;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
-      throw Error(ErrorKind::failed, "cannot create '" + partial + "': " + std::strerror(errno));
-  }
-}
 
 std::string last_line(const std::string& file) {
   std::ifstream in(file);
@@ -46,8 +34,12 @@ std::string last_line(const std::string& file) {
 }  // namespace
 
 std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, const std::string& data_dir) {
-  make_dirs(data_dir);
-  make_dirs(socket.substr(0, socket.rfind('/')));
+  // Both must be ours alone: who controls the socket's directory can put a server of theirs in the
+  // bus's place, and who controls the data directory reads and writes the AOF, every message.
+  auto slash = socket.rfind('/');
+  make_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : socket.substr(0, slash),
+                   PrivateDir::runtime);
+  make_private_dir(data_dir, PrivateDir::data);
   const char* server_env = std::getenv("TOBUS_REDIS_SERVER");
   std::string server = server_env && *server_env ? server_env : "redis-server";
   std::string log = data_dir + "/redis.log";
