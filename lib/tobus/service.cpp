@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -328,8 +329,21 @@ ServicePick pick(const std::string& pool_dir, const Headers& headers) {
             rc_bad_data,
             "bad service name '" + one_line(name->substr(0, 80)) +
                 "': names are 1-64 of A-Z a-z 0-9 _ . -, not starting with '.'"};
-  std::string path = absolute(pool_dir) + "/" + *name;
+  std::string pool = absolute(pool_dir);
+  std::string path = pool + "/" + *name;
   struct stat st {};
+  // A symlink in the pool may lead to another file of the pool, never out of it.
+  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    std::unique_ptr<char, decltype(&free)> real(realpath(path.c_str(), nullptr), &free);
+    std::unique_ptr<char, decltype(&free)> real_pool(realpath(pool.c_str(), nullptr), &free);
+    if (real && real_pool) {
+      std::string target = real.get(), under = real_pool.get();
+      if (under != "/") under += '/';
+      if (!target.starts_with(under))
+        return {{}, rc_not_found, "service '" + *name + "' leads out of the pool: '" + path + "' is a symlink to '" +
+                                      target + "'"};
+    }
+  }
   if (stat(path.c_str(), &st) != 0)
     return {{}, rc_not_found, "unknown service '" + *name + "': no '" + path + "'"};
   if (!S_ISREG(st.st_mode))

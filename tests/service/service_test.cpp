@@ -121,6 +121,16 @@ TEST_CASE("pick a service from the pool") {
   CHECK(pick(pool.path, Headers{{"service", "/bin/sh"}}).rc == rc_bad_data);
   CHECK(pick(pool.path, Headers{}).rc == rc_bad_data);
 
+  // A symlink to a service of the pool is that service; one leading out of the pool is not run.
+  fs::create_symlink("up", pool / "alias");
+  p = pick(pool.path, Headers{{"service", "alias"}});
+  REQUIRE(p.ok());
+  CHECK(p.argv == std::vector<std::string>{pool / "alias"});
+  fs::create_symlink("/bin/true", pool / "out");
+  p = pick(pool.path, Headers{{"service", "out"}});
+  CHECK(p.rc == rc_not_found);
+  CHECK(p.error.starts_with("service 'out' leads out of the pool: '" + (pool / "out") + "' is a symlink to '/"));
+
   fs::create_directory(pool / "adir");
   p = pick(pool.path, Headers{{"service", "adir"}});
   CHECK(p.rc == rc_not_found);
