@@ -534,11 +534,12 @@ bool JobRun::make_workdir() {
     if (mkdir(base.c_str(), 0700) == 0 || errno == EEXIST)
       base_fd_ = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
+  int e = errno;
   struct stat st {};
   std::string why;
   if (base_fd_ < 0)
-    why = errno == ELOOP ? "--workdir '" + base + "' is a symlink: name the directory itself"
-                         : "cannot open --workdir '" + base + "': " + std::strerror(errno);
+    why = e == ELOOP ? "--workdir '" + base + "' is a symlink: name the directory itself"
+                     : "cannot open --workdir '" + base + "': " + std::strerror(e);
   else if (fstat(base_fd_, &st) != 0)
     why = "cannot open --workdir '" + base + "': " + std::strerror(errno);
   else
@@ -564,8 +565,9 @@ bool JobRun::make_workdir() {
       dir_name_ = std::move(n);
       break;
     }
-    if (errno != EEXIST || i == 100) {
-      fail(exit_code::failed, "cannot create the work dir '" + base + "/" + n + "': " + std::strerror(errno));
+    e = errno;
+    if (e != EEXIST || i == 100) {
+      fail(exit_code::failed, "cannot create the work dir '" + base + "/" + n + "': " + std::strerror(e));
       return false;
     }
   }
@@ -591,7 +593,8 @@ void JobRun::start_handler() {
     po.stdout_path = dir_ + "/output";
     out = openat(dir_fd_, "output", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
-      fail(exit_code::failed, "cannot create '" + po.stdout_path + "': " + std::strerror(errno));
+      int e = errno;
+      fail(exit_code::failed, "cannot create '" + po.stdout_path + "': " + std::strerror(e));
       return;
     }
     po.stdout_file = out;
