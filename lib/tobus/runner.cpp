@@ -71,7 +71,11 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
                  const ProcessOptions& options)
     : options_(options), input_(std::move(input)) {
   if (argv.empty()) throw Error(ErrorKind::failed, "cannot run an empty command");
-  if (!options_.stdout_path.empty()) {
+  if (options_.stdout_file >= 0) {
+    file_fd_ = fcntl(options_.stdout_file, F_DUPFD_CLOEXEC, 0);
+    if (file_fd_ < 0)
+      throw Error(ErrorKind::failed, "cannot write '" + options_.stdout_path + "': " + std::strerror(errno));
+  } else if (!options_.stdout_path.empty()) {
     file_fd_ = open(options_.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (file_fd_ < 0)
       throw Error(ErrorKind::failed, "cannot create '" + options_.stdout_path + "': " + std::strerror(errno));

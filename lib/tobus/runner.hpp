@@ -33,6 +33,8 @@ int spawn_in_group(const std::vector<std::string>& argv, const std::vector<std::
 struct ProcessOptions {
   std::string workdir;         // the child's working directory; empty: the caller's
   std::string stdout_path;     // stdout is also written to this file (created or truncated, 0644)
+  int stdout_file = -1;        // or to this open file (Process writes a dup of it; stdout_path
+                               // then only names it in errors)
   bool keep_stdout = true;     // keep stdout in memory for take_stdout()
   bool stdout_to_stderr = false;  // the child's stdout is its stderr (callbacks: all output is log)
   std::size_t max_output = 0;     // stdout bytes; past it the group is killed (0: no limit)

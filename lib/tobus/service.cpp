@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include "tobus/error.hpp"
 #include "tobus/io.hpp"
@@ -143,6 +146,124 @@ void walk(int dirfd, const std::string& prefix, int depth, std::vector<Listing::
   closedir(d);
 }
 
+Listing list_fd(int fd) {
+  Listing l;
+  if (fd < 0) return l;
+  std::vector<Listing::File> all;
+  walk(fd, "", 0, all, l.count);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (all.size() > Listing::max_listed) all.resize(Listing::max_listed);
+  l.files = std::move(all);
+  l.truncated = l.count > l.files.size();
+  return l;
+}
+
+// The listing of the open dir `dirfd` (read through a descriptor of its own).
+Listing list_at(int dirfd) { return list_fd(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
+
+// Why a --workdir base with the status `st` is no safe place for job dirs; empty when it is. Whoever
+// can rename entries in it could swap a job dir for one of theirs, its `output` a symlink to a file
+// of ours: so it is ours (or root's), and writable by nobody else unless sticky (as /tmp is).
+std::string base_problem(const std::string& path, const struct stat& st) {
+  if (S_ISLNK(st.st_mode)) return "--workdir '" + path + "' is a symlink: name the directory itself";
+  if (!S_ISDIR(st.st_mode)) return "--workdir '" + path + "' is not a directory";
+  if (st.st_uid != geteuid() && st.st_uid != 0)
+    return "--workdir '" + path + "' belongs to another user (uid " + std::to_string(st.st_uid) +
+           "), who could replace the job dirs in it";
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return "--workdir '" + path + "' is writable by others (mode " + mode +
+           ") and not sticky: chmod go-w or chmod +t it";
+  }
+  return {};
+}
+
+// Opens `path` (relative, no '..': check_result_path) under the open dir `dirfd` for reading, one
+// component at a time, following no symlink. -1 and errno when it cannot.
+int open_beneath(int dirfd, const std::string& path) {
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::size_t start = 0;
+  while (fd >= 0) {
+    auto slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    bool last = slash == std::string::npos;
+    int next = -1;
+    if (part.empty() || part == ".") {
+      if (last) {
+        close(fd);
+        errno = EISDIR;
+        return -1;
+      }
+      start = slash + 1;
+      continue;
+    }
+    next = openat(fd, part.c_str(),
+                  last ? O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                       : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (last || next < 0) return next;
+    fd = next;
+    start = slash + 1;
+  }
+  return -1;
+}
+
+// Removes everything in the open dir `fd` (taking it over), relative to it: subdirectories are
+// opened with O_NOFOLLOW and a symlink is removed, never followed. The first error, empty if none.
+std::string empty_dir(int fd, int depth) {
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    std::string why = std::strerror(errno);
+    close(fd);
+    return why;
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  std::string error;
+  auto note = [&](const std::string& name, int e) {
+    if (error.empty()) error = "'" + name + "': " + std::strerror(e);
+  };
+  for (const auto& name : names) {
+    struct stat st {};
+    if (fstatat(dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) note(name, errno);
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (depth >= 256) {
+        note(name, ELOOP);
+        continue;
+      }
+      int sub = openat(dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) {
+        note(name, errno);
+        continue;
+      }
+      std::string why = empty_dir(sub, depth + 1);
+      if (!why.empty()) {
+        if (error.empty()) error = why;
+        continue;
+      }
+      if (unlinkat(dirfd(d), name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) note(name, errno);
+    } else if (unlinkat(dirfd(d), name.c_str(), 0) != 0 && errno != ENOENT) {
+      note(name, errno);
+    }
+  }
+  closedir(d);
+  return error;
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
 // How the module words a failure the framework has no better words for.
 std::string describe_rc(int rc) {
   if (rc == rc_tempfail) return "the handler asked for a retry (75)";
@@ -208,8 +329,21 @@ ServicePick pick(const std::string& pool_dir, const Headers& headers) {
             rc_bad_data,
             "bad service name '" + one_line(name->substr(0, 80)) +
                 "': names are 1-64 of A-Z a-z 0-9 _ . -, not starting with '.'"};
-  std::string path = absolute(pool_dir) + "/" + *name;
+  std::string pool = absolute(pool_dir);
+  std::string path = pool + "/" + *name;
   struct stat st {};
+  // A symlink in the pool may lead to another file of the pool, never out of it.
+  if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    std::unique_ptr<char, decltype(&free)> real(realpath(path.c_str(), nullptr), &free);
+    std::unique_ptr<char, decltype(&free)> real_pool(realpath(pool.c_str(), nullptr), &free);
+    if (real && real_pool) {
+      std::string target = real.get(), under = real_pool.get();
+      if (under != "/") under += '/';
+      if (!target.starts_with(under))
+        return {{}, rc_not_found, "service '" + *name + "' leads out of the pool: '" + path + "' is a symlink to '" +
+                                      target + "'"};
+    }
+  }
   if (stat(path.c_str(), &st) != 0)
     return {{}, rc_not_found, "unknown service '" + *name + "': no '" + path + "'"};
   if (!S_ISREG(st.st_mode))
@@ -279,18 +413,7 @@ void check_result_path(std::string_view path) {
     throw Error(ErrorKind::usage, "--result '" + std::string(path) + "' names a directory");
 }
 
-Listing list_dir(const std::string& dir) {
-  Listing l;
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return l;
-  std::vector<Listing::File> all;
-  walk(fd, "", 0, all, l.count);
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  if (all.size() > Listing::max_listed) all.resize(Listing::max_listed);
-  l.files = std::move(all);
-  l.truncated = l.count > l.files.size();
-  return l;
-}
+Listing list_dir(const std::string& dir) { return list_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
 
 std::string Listing::json(std::size_t max_bytes) const {
   std::vector<std::string> items;
@@ -335,8 +458,10 @@ void check_service_options(const ServiceOptions& s, bool has_command) {
   struct stat st {};
   if (!s.pool.empty() && (stat(s.pool.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     throw Error(ErrorKind::usage, "--pool '" + s.pool + "' is not a directory");
-  if (!s.workdir.empty() && stat(s.workdir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
-    throw Error(ErrorKind::usage, "--workdir '" + s.workdir + "' is not a directory");
+  if (!s.workdir.empty() && lstat(absolute(s.workdir).c_str(), &st) == 0) {
+    std::string why = base_problem(s.workdir, st);
+    if (!why.empty()) throw Error(ErrorKind::usage, why);
+  }
 }
 
 std::vector<std::string> message_env(const Message& m, int attempt) {
@@ -373,20 +498,9 @@ JobRun::JobRun(const ServiceOptions& options, JobSpec spec, LineSink log)
   // The handler runs in its work dir: a relative path to it must not depend on that.
   if (spec_.argv[0].find('/') != std::string::npos) spec_.argv[0] = absolute(spec_.argv[0]);
   if (!options_.workdir.empty()) {
-    std::string base = absolute(options_.workdir);
-    dir_ = base + "/" + (spec_.job_id.empty() ? job_dir_name(new_message_id(), 1) : spec_.job_id);
-    std::error_code ec;
-    fs::create_directories(base, ec);
-    // What an earlier run of this very attempt left (a module killed mid-job) is replaced.
-    fs::remove_all(dir_, ec);
-    if (mkdir(dir_.c_str(), 0755) != 0) {
-      std::string why = "cannot create the work dir '" + dir_ + "': " + std::strerror(errno);
-      dir_.clear();
-      fail(exit_code::failed, why);
-      return;
-    }
+    if (!make_workdir()) return;
     std::string input = dir_ + "/input";
-    int fd = open(input.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = openat(dir_fd_, "input", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && write_fully(fd, spec_.input);
     int e = errno;
     if (fd >= 0) close(fd);
@@ -395,7 +509,7 @@ JobRun::JobRun(const ServiceOptions& options, JobSpec spec, LineSink log)
       return;
     }
     spec_.env.push_back("TOBUS_WORKDIR=" + dir_);
-    listing_ = list_dir(dir_);
+    listing_ = list_at(dir_fd_);
     listing_dirty_ = true;
     if (!options_.before.empty()) {
       phase_ = Phase::before;
@@ -406,7 +520,66 @@ JobRun::JobRun(const ServiceOptions& options, JobSpec spec, LineSink log)
   start_handler();
 }
 
-JobRun::~JobRun() = default;
+JobRun::~JobRun() {
+  close_fd(dir_fd_);
+  close_fd(base_fd_);
+}
+
+bool JobRun::make_workdir() {
+  std::string base = absolute(options_.workdir);
+  base_fd_ = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (base_fd_ < 0 && errno == ENOENT) {
+    std::error_code ec;
+    fs::create_directories(fs::path(base).parent_path(), ec);
+    if (mkdir(base.c_str(), 0700) == 0 || errno == EEXIST)
+      base_fd_ = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  int e = errno;
+  struct stat st {};
+  std::string why;
+  if (base_fd_ < 0)
+    why = e == ELOOP ? "--workdir '" + base + "' is a symlink: name the directory itself"
+                     : "cannot open --workdir '" + base + "': " + std::strerror(e);
+  else if (fstat(base_fd_, &st) != 0)
+    why = "cannot open --workdir '" + base + "': " + std::strerror(errno);
+  else
+    why = base_problem(base, st);
+  if (!why.empty()) {
+    fail(exit_code::failed, why);
+    return false;
+  }
+  // A name already taken (the same message delivered twice at once, a dir left by a module killed
+  // mid-job, or one planted by someone else in a shared base) is never reused.
+  std::string name = spec_.job_id.empty() ? job_dir_name(new_message_id(), 1) : spec_.job_id;
+  std::random_device rd;
+  for (int i = 1;; ++i) {
+    std::string n = name;
+    if (i > 1 && i < 10) {
+      n += "-" + std::to_string(i);
+    } else if (i >= 10) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "-%08x", static_cast<unsigned>(rd()));
+      n += hex;
+    }
+    if (mkdirat(base_fd_, n.c_str(), 0700) == 0) {
+      dir_name_ = std::move(n);
+      break;
+    }
+    e = errno;
+    if (e != EEXIST || i == 100) {
+      fail(exit_code::failed, "cannot create the work dir '" + base + "/" + n + "': " + std::strerror(e));
+      return false;
+    }
+  }
+  dir_fd_ = openat(base_fd_, dir_name_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd_ < 0 || fstat(dir_fd_, &st) != 0 || st.st_uid != geteuid()) {
+    close_fd(dir_fd_);
+    fail(exit_code::failed, "the work dir '" + base + "/" + dir_name_ + "' was replaced after it was made");
+    return false;
+  }
+  dir_ = base + "/" + dir_name_;
+  return true;
+}
 
 void JobRun::start_handler() {
   phase_ = Phase::handler;
@@ -415,22 +588,32 @@ void JobRun::start_handler() {
   po.max_output = options_.max_output;
   po.max_memory = options_.max_memory;
   po.kill_after = options_.kill_after;
+  int out = -1;
   if (!dir_.empty()) {
     po.stdout_path = dir_ + "/output";
+    out = openat(dir_fd_, "output", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+      int e = errno;
+      fail(exit_code::failed, "cannot create '" + po.stdout_path + "': " + std::strerror(e));
+      return;
+    }
+    po.stdout_file = out;
     po.keep_stdout = options_.result.empty();
   }
   try {
     handler_ = std::make_unique<Process>(spec_.argv, spec_.env, spec_.input, po);
   } catch (const Error& e) {
+    close_fd(out);
     fail(rc_not_found, e.what());
     return;
   }
+  close_fd(out);
   std::string().swap(spec_.input);
   auto now = Clock::now();
   if (options_.timeout) handler_deadline_ = now + *options_.timeout;
   if (!dir_.empty()) {
     // What --before did is part of the starting point, not a change.
-    Listing l = list_dir(dir_);
+    Listing l = list_at(dir_fd_);
     if (!(l == listing_)) {
       listing_ = std::move(l);
       listing_dirty_ = true;
@@ -504,7 +687,7 @@ void JobRun::on_handler_end() {
 void JobRun::watch(Clock::time_point now) {
   if (dir_.empty() || now < next_watch_) return;
   next_watch_ = phase_ == Phase::handler ? now + options_.watch_interval : Clock::time_point::max();
-  Listing l = list_dir(dir_);
+  Listing l = list_at(dir_fd_);
   if (l == listing_) return;
   listing_ = std::move(l);
   listing_dirty_ = true;
@@ -514,7 +697,7 @@ void JobRun::watch(Clock::time_point now) {
 void JobRun::start_after() {
   if (result_.rc == 0 && !options_.result.empty()) {
     std::string path = dir_ + "/" + options_.result;
-    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = open_beneath(dir_fd_, options_.result);
     struct stat st {};
     if (fd < 0) {
       result_.rc = exit_code::failed;
@@ -566,10 +749,14 @@ void JobRun::finish() {
   if (dir_.empty()) return;
   bool keep =
       options_.keep == KeepWorkdir::always || (options_.keep == KeepWorkdir::failed && result_.rc != 0);
-  if (keep) return;
-  std::error_code ec;
-  fs::remove_all(dir_, ec);
-  if (ec) log_("cannot remove the work dir '" + dir_ + "': " + ec.message() + ", leaving it");
+  if (!keep) {
+    // Relative to the open dirs: a symlink planted in the work dir is removed, never followed.
+    std::string why = empty_dir(openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0);
+    if (why.empty() && unlinkat(base_fd_, dir_name_.c_str(), AT_REMOVEDIR) != 0) why = std::strerror(errno);
+    if (!why.empty()) log_("cannot remove the work dir '" + dir_ + "': " + why + ", leaving it");
+  }
+  close_fd(dir_fd_);
+  close_fd(base_fd_);
 }
 
 void JobRun::add_pollfds(std::vector<pollfd>& fds) {

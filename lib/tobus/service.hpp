@@ -82,7 +82,8 @@ std::optional<std::vector<std::string>> parse_args_header(std::string_view json,
 
 // The name of a job's work dir: the message id with every byte outside A-Z a-z 0-9 _ - (and a
 // leading '.') written %XX, long ids shortened with a hash, then '.' and the attempt. Distinct ids
-// and attempts give distinct names.
+// and attempts give distinct names. JobRun makes NAME, or NAME-2 ... NAME-9 (then NAME-<random>)
+// when that is taken: two deliveries of one message at once never share a dir.
 std::string job_dir_name(std::string_view message_id, int attempt);
 
 enum class KeepWorkdir { always, failed, never };
@@ -132,15 +133,17 @@ struct ServiceOptions {
 };
 
 // The checks tobus-module makes of these options at startup: --pool excludes a COMMAND and is a
-// directory, the callbacks and --result need --workdir, which is a directory if it exists,
-// --result stays inside the work dir. Throws Error(usage).
+// directory, the callbacks and --result need --workdir, which, if it exists, is a directory (not
+// a symlink) owned by us or root, and writable by nobody else unless it is sticky (as /tmp is: then
+// others cannot replace our job dirs in it); --result stays inside the work dir. Throws
+// Error(usage).
 void check_service_options(const ServiceOptions& options, bool has_command);
 
 struct JobSpec {
   std::vector<std::string> argv;  // the handler, argv[0] a path (find_program, or pick())
   std::vector<std::string> env;   // KEY=VALUE, the TOBUS_* variables included
   std::string input;              // the payload
-  std::string job_id;             // the work dir's name: job_dir_name(id, attempt)
+  std::string job_id;             // the work dir's name: job_dir_name(id, attempt), made unique
 };
 
 // What a job made of its message. rc 0: `payload` is the result; otherwise `error` says why when
@@ -155,13 +158,19 @@ struct JobResult {
 // One job: the work dir, --before, the handler with its limits and timeout, --on-change whenever
 // the listing changes, --after, and the keep policy, in that order. Non-blocking; see the top of
 // this file for how a poll loop drives it, or call wait().
+//
+// The work dir is made (mode 0700) and used relative to open descriptors of the --workdir base
+// and of the dir itself, never following a symlink: `input` and `output` (0600) are created with
+// O_EXCL, the --result file is opened component by component with O_NOFOLLOW, and the dir is
+// removed without following symlinks planted in it.
 class JobRun {
  public:
   using Clock = std::chrono::steady_clock;
   using LineSink = std::function<void(std::string_view line)>;
 
   // Starts the job (creates the work dir, starts --before or the handler). Never throws: a job that
-  // cannot start is done() at once (rc 127, or 1 when its work dir cannot be made).
+  // cannot start is done() at once (rc 127, or 1 when its work dir cannot be made or the --workdir
+  // base is no safe place for it).
   JobRun(const ServiceOptions& options, JobSpec spec, LineSink log);
   ~JobRun();  // kills and reaps whatever still runs; the work dir is left as it is
   JobRun(const JobRun&) = delete;
@@ -198,6 +207,7 @@ class JobRun {
   enum class Phase { before, handler, settle, after, done };
   struct Callback;
 
+  bool make_workdir();
   void start_handler();
   void start_callback(const std::string& command, std::string_view event, int rc);
   void on_callback_end();
@@ -211,7 +221,10 @@ class JobRun {
   JobSpec spec_;
   LineSink log_;
   Phase phase_ = Phase::handler;
-  std::string dir_;
+  std::string dir_;       // the work dir's path: what the handler and callbacks are given
+  std::string dir_name_;  // its name in the base
+  int base_fd_ = -1;      // the --workdir base and the work dir, open (O_CLOEXEC)
+  int dir_fd_ = -1;
   std::unique_ptr<Process> handler_;
   Clock::time_point handler_deadline_ = Clock::time_point::max();
   Clock::time_point drain_until_ = Clock::time_point::max();

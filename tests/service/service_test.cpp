@@ -121,6 +121,16 @@ TEST_CASE("pick a service from the pool") {
   CHECK(pick(pool.path, Headers{{"service", "/bin/sh"}}).rc == rc_bad_data);
   CHECK(pick(pool.path, Headers{}).rc == rc_bad_data);
 
+  // A symlink to a service of the pool is that service; one leading out of the pool is not run.
+  fs::create_symlink("up", pool / "alias");
+  p = pick(pool.path, Headers{{"service", "alias"}});
+  REQUIRE(p.ok());
+  CHECK(p.argv == std::vector<std::string>{pool / "alias"});
+  fs::create_symlink("/bin/true", pool / "out");
+  p = pick(pool.path, Headers{{"service", "out"}});
+  CHECK(p.rc == rc_not_found);
+  CHECK(p.error.starts_with("service 'out' leads out of the pool: '" + (pool / "out") + "' is a symlink to '/"));
+
   fs::create_directory(pool / "adir");
   p = pick(pool.path, Headers{{"service", "adir"}});
   CHECK(p.rc == rc_not_found);
@@ -189,6 +199,19 @@ TEST_CASE("service options checked at startup") {
   o.workdir = d / "file";
   CHECK_THROWS_WITH_AS(check_service_options(o, true), ("--workdir '" + o.workdir + "' is not a directory").c_str(),
                        Error);
+  // A base others could write is no place for job dirs, unless it is sticky.
+  fs::create_directory(d / "open");
+  chmod((d / "open").c_str(), 0777);
+  o.workdir = d / "open";
+  CHECK_THROWS_WITH_AS(check_service_options(o, true),
+                       ("--workdir '" + o.workdir + "' is writable by others (mode 0777) and not sticky: chmod go-w or chmod +t it").c_str(),
+                       Error);
+  chmod((d / "open").c_str(), 01777);
+  CHECK_NOTHROW(check_service_options(o, true));
+  fs::create_directory_symlink(d / "open", d / "link");
+  o.workdir = d / "link";
+  CHECK_THROWS_WITH_AS(check_service_options(o, true),
+                       ("--workdir '" + o.workdir + "' is a symlink: name the directory itself").c_str(), Error);
   o.workdir = d / "made-later";  // made by the first job
   CHECK_NOTHROW(check_service_options(o, true));
   o.watch_interval = Millis(0);
@@ -366,10 +389,17 @@ TEST_CASE("work dir layout, --result and keep policies") {
   CHECK(run_job(o, {"/bin/true"}, "x", nullptr, "ok.2").rc == 0);
   CHECK(fs::exists(base / "work/ok.2/output"));
 
-  // What an earlier run of the same attempt left is replaced.
+  // A name already taken (an earlier run of the same attempt, the same message at once) is never
+  // reused: the job gets a dir of its own, private.
   write_file(base / "work/ok.2/stale", "old");
   CHECK(run_job(o, {"/bin/true"}, "x", nullptr, "ok.2").rc == 0);
-  CHECK_FALSE(fs::exists(base / "work/ok.2/stale"));
+  CHECK(fs::exists(base / "work/ok.2/stale"));
+  CHECK(fs::exists(base / "work/ok.2-2/output"));
+  struct stat st {};
+  REQUIRE(stat((base / "work/ok.2-2").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(stat((base / "work/ok.2-2/input").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
 }
 
 TEST_CASE("callbacks run in order, with the listing") {
