@@ -34,6 +34,7 @@ constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
 constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
+constexpr auto write_warning_every = std::chrono::seconds(60);
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
 
@@ -523,17 +524,33 @@ class Worker {
       }
     }
     std::vector<std::string> acks;
+    std::size_t refused = 0;
+    std::string key, error;
     for (const auto& c : completions_) {
       bool ok = true;
       for (const auto& w : c.writes) {
         Reply r = cmd_.read_reply();
-        if (r.is_error()) {
-          // Not acknowledged: the entry stays pending and is retried when reclaimed.
-          spdlog::error("cannot write the result of entry {} to '{}': {}", c.entry_id, w.key, r.str());
-          ok = false;
+        if (!r.is_error()) continue;
+        ok = false;
+        if (refused++ == 0) {
+          key = w.key;
+          error = r.str();
         }
       }
       if (ok) acks.push_back(c.entry_id);
+    }
+    // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
+    // it starts and then at most once a minute while it lasts, not per entry or per retry.
+    auto now = Clock::now();
+    if (refused == 0) {
+      if (writes_failing_) spdlog::info("results are written again");
+      writes_failing_ = false;
+    } else if (!writes_failing_ || now >= next_write_warning_) {
+      writes_failing_ = true;
+      next_write_warning_ = now + write_warning_every;
+      std::size_t held = completions_.size() - acks.size();
+      spdlog::error("cannot write {} result(s) to '{}': {}; {} entr{} left pending on '{}', handled again after {}",
+                    refused, key, error, held, held == 1 ? "y" : "ies", inbox_, format_duration(options_.claim_after));
     }
     completions_.clear();
     if (acks.empty()) return;
@@ -563,6 +580,8 @@ class Worker {
   std::optional<Joiner> joiner_;
   long long done_since_flush_ = 0, failed_since_flush_ = 0;
   std::string last_failure_;
+  bool writes_failing_ = false;  // the last results we wrote were refused
+  Clock::time_point next_write_warning_{};
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, Job*> by_tag_;
