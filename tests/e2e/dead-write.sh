@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Dead letters Redis refuses: NS:dead is a key of the wrong type. The failed messages (no reply
+# stream), a junk entry on the bus and a junk entry in a module's inbox are never acknowledged:
+# they stay pending, are tried again after --claim-after (not in a busy loop, and not given up on
+# as "delivered too often", even by a bus started later), each program says so in one warning line,
+# and once the key is fixed every dead letter arrives exactly once.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N=12
+
+# pending STREAM GROUP: prints "COUNT MIN MAX": the group's pending entries and the least and most
+# times one of them was delivered.
+E2E_LUA_PENDING='
+local p = redis.call("XPENDING", KEYS[1], ARGV[1], "-", "+", 100000)
+local min, max = 0, 0
+for i, e in ipairs(p) do
+  if i == 1 or e[4] < min then min = e[4] end
+  if e[4] > max then max = e[4] end
+end
+return {#p, min, max}'
+pending() { rcli EVAL "$E2E_LUA_PENDING" 1 "$1" "$2" | tr '\n' ' ' | sed 's/ $//'; }
+# held STREAM GROUP COUNT MIN_DELIVERIES: exactly COUNT pending, each delivered at least that often.
+held() {
+    local p
+    read -r -a p <<<"$(pending "$1" "$2")"
+    ((p[0] == $3 && p[1] >= $4))
+}
+# Delivers every pending entry N more times to a consumer that is not there (as a crashed reader
+# would), so their delivery counts pass the limit of 10.
+E2E_LUA_BUMP='
+local p = redis.call("XPENDING", KEYS[1], ARGV[1], "-", "+", 100000)
+for _, e in ipairs(p) do
+  for _ = 1, tonumber(ARGV[2]) do redis.call("XCLAIM", KEYS[1], ARGV[1], "ghost", 0, e[1]) end
+end
+return #p'
+warnings() { grep -c "cannot write dead letters to '$NS:dead'" "$1"; }
+has_warning() { (($(warnings "$1") >= 1)); }
+
+rcli SET "$NS:dead" x >/dev/null
+start_module failing --claim-after 1s -- false
+module_pid=$E2E_LAST_PID
+t0=$SECONDS
+start_bus --claim-after 1s
+bus_pid=$E2E_LAST_PID
+
+args=()
+for i in $(seq 1 "$N"); do args+=(-m "m$i"); done
+run send tobus-send --to failing --print-id "${args[@]}"
+assert_rc 0 "tobus-send of $N messages"
+sort "$RUN_OUT" >"$T/sent.ids"
+assert_eq "$N" "$(sort -u "$T/sent.ids" | wc -l)" "distinct ids printed by tobus-send"
+junk=$(rcli XADD "$NS:bus" '*' junk 1)
+ijunk=$(rcli XADD "$NS:in:failing" '*' junk 2)
+[[ -n $junk && -n $ijunk ]] || fail "redis-cli XADD failed"
+
+# Every failure and the junk entry stay pending on the bus, tried again and still pending.
+wait_for -t 60 held "$NS:bus" bus $((N + 1)) 3 ||
+    fail "expected $((N + 1)) entries pending on $NS:bus, each delivered 3 times or more; pending (count min max): $(pending "$NS:bus" bus); $NS:dead has type $(rcli TYPE "$NS:dead")"
+assert_eq string "$(rcli TYPE "$NS:dead")" "type of $NS:dead while it is broken"
+# Retried once per claim period at most, not in a loop: a delivery a second is the ceiling.
+read -r -a p <<<"$(pending "$NS:bus" bus)"
+((p[2] <= SECONDS - t0 + 3)) ||
+    fail "entries were delivered ${p[2]} times in $((SECONDS - t0))s: the bus retries in a loop"
+# The module's own dead letter (the inbox junk) stays pending in its group the same way.
+wait_for -t 60 held "$NS:in:failing" module 1 3 ||
+    fail "the inbox junk is not held pending by the module: $(pending "$NS:in:failing" module)"
+
+# One warning for the lot, not one per entry or per retry.
+wait_for -t 30 has_warning "$T/bus.1.log" || fail "the bus did not warn about $NS:dead"
+assert_match "cannot write dead letters to '$NS:dead': WRONGTYPE.*left pending on '$NS:bus', tried again every 1s" \
+    "$(cat "$T/bus.1.log")" "the bus's warning"
+(($(warnings "$T/bus.1.log") < N)) || fail "the bus warned $(warnings "$T/bus.1.log") times for $N entries"
+assert_match "cannot write 1 result\(s\) to '$NS:dead': WRONGTYPE.*1 entry left pending on '$NS:in:failing'" \
+    "$(cat "$T/module.failing.1.log")" "the module's warning"
+(($(grep -c "cannot write .* to '$NS:dead'" "$T/module.failing.1.log") == 1)) ||
+    fail "the module repeated its warning at every retry"
+
+# Past the limit of 10 deliveries: this bus still holds them (it knows why they are pending) ...
+read -r -a p <<<"$(pending "$NS:bus" bus)"
+rcli EVAL "$E2E_LUA_BUMP" 1 "$NS:bus" bus 10 >/dev/null
+wait_for -t 60 held "$NS:bus" bus $((N + 1)) $((p[2] + 11)) ||
+    fail "after the delivery counts passed 10: pending (count min max) $(pending "$NS:bus" bus)"
+alive "$bus_pid" || fail "tobus-bus died"
+# ... and so does a bus started afresh, which gives up on them as delivered too often, and whose
+# dead letter is refused too.
+stop_proc "$bus_pid"
+read -r -a p <<<"$(pending "$NS:bus" bus)"
+start_bus --claim-after 1s -v
+bus_pid=$E2E_LAST_PID
+wait_for -t 60 held "$NS:bus" bus $((N + 1)) $((p[2] + 2)) ||
+    fail "the second bus did not hold the entries: pending (count min max) $(pending "$NS:bus" bus)"
+wait_for -t 30 has_warning "$T/bus.2.log" || fail "the second bus did not warn about $NS:dead"
+assert_eq string "$(rcli TYPE "$NS:dead")" "type of $NS:dead while it is broken"
+
+# Fixed: every dead letter arrives, once.
+rcli DEL "$NS:dead" >/dev/null
+wait_for -t 60 backlog_empty "$NS:bus" bus ||
+    fail "entries still pending on $NS:bus after $NS:dead was fixed: $(backlog "$NS:bus" bus)"
+wait_for -t 60 backlog_empty "$NS:in:failing" module ||
+    fail "entries still pending on $NS:in:failing after $NS:dead was fixed: $(backlog "$NS:in:failing" module)"
+assert_eq $((N + 2)) "$(xlen "$NS:dead")" "dead letters: $N failures, the bus junk, the inbox junk"
+xfield "$NS:dead" dead.stream "$NS:bus" id | sort >"$T/dead.ids"
+assert_same_file "$T/sent.ids" "$T/dead.ids" "ids of the dead letters"
+assert_eq "$(printf 'handler exited with 1\n%.0s' $(seq 1 "$N"))" \
+    "$(xfield "$NS:dead" dead.hop failing dead.reason)" "dead.reason of each failure"
+assert_match "missing|version|'v'" "$(xfield "$NS:dead" dead.entry "$junk" dead.reason)" "dead.reason of the bus junk"
+assert_eq 1 "$(xfield "$NS:dead" dead.entry "$junk" junk)" "the bus junk's own field is kept"
+assert_eq "$NS:in:failing" "$(xfield "$NS:dead" dead.entry "$ijunk" dead.stream)" "dead.stream of the inbox junk"
+wait_for -t 30 grep -q "'$NS:dead' takes dead letters again" "$T/bus.2.log" ||
+    fail "the bus did not say $NS:dead works again"
+alive "$bus_pid" || fail "tobus-bus died"
+alive "$module_pid" || fail "tobus-module died"
+
+pass
