@@ -3,7 +3,8 @@
 # stream), a junk entry on the bus and a junk entry in a module's inbox are never acknowledged:
 # they stay pending, are tried again after --claim-after (not in a busy loop, and not given up on
 # as "delivered too often", even by a bus started later), each program says so in one warning line,
-# and once the key is fixed every dead letter arrives exactly once.
+# and once the key is fixed every dead letter arrives exactly once. Then a reply stream and an inbox of
+# the wrong type: one dead letter each, acknowledged, one warning each.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=12
@@ -108,6 +109,30 @@ assert_eq 1 "$(xfield "$NS:dead" dead.entry "$junk" junk)" "the bus junk's own f
 assert_eq "$NS:in:failing" "$(xfield "$NS:dead" dead.entry "$ijunk" dead.stream)" "dead.stream of the inbox junk"
 wait_for -t 30 grep -q "'$NS:dead' takes dead letters again" "$T/bus.2.log" ||
     fail "the bus did not say $NS:dead works again"
+
+# Other refused writes, with NS:dead working. A reply stream of the wrong type: the failure is
+# dead-lettered once and acknowledged, the result for the sender dropped with a warning.
+rcli SET "$NS:reply:broken" x >/dev/null
+rcli XADD "$NS:bus" '*' v 1 id r-fail route failing reply "$NS:reply:broken" payload x >/dev/null
+# An inbox of the wrong type: the message is dead-lettered instead, saying why.
+rcli SET "$NS:in:blocked" x >/dev/null
+run blocked tobus-send --to blocked -m b --print-id
+assert_rc 0 "tobus-send --to blocked"
+blocked=$(cat "$RUN_OUT")
+wait_for -t 60 field_set "$NS:dead" id r-fail dead.reason || fail "no dead letter for r-fail"
+wait_for -t 60 field_set "$NS:dead" id "$blocked" dead.reason || fail "no dead letter for $blocked"
+wait_for -t 60 backlog_empty "$NS:bus" bus || fail "entries left pending on $NS:bus: $(backlog "$NS:bus" bus)"
+wait_for -t 60 backlog_empty "$NS:in:failing" module ||
+    fail "entries left pending on $NS:in:failing: $(backlog "$NS:in:failing" module)"
+assert_eq "handler exited with 1" "$(xfield "$NS:dead" id r-fail dead.reason)" "the one dead letter of r-fail"
+assert_match "cannot write to '$NS:in:blocked': WRONGTYPE" "$(xfield "$NS:dead" id "$blocked" dead.reason)" \
+    "the one dead letter of $blocked"
+assert_eq $((N + 4)) "$(xlen "$NS:dead")" "dead letters after the broken reply stream and inbox"
+assert_match "cannot write 1 result\(s\) to '$NS:reply:broken': WRONGTYPE.*without telling the sender" \
+    "$(cat "$T/bus.2.log")" "the bus's warning about the reply stream"
+assert_match "cannot write 1 entry to '$NS:in:blocked': WRONGTYPE.*dead-lettering it" \
+    "$(cat "$T/bus.2.log")" "the bus's warning about the inbox"
+
 alive "$bus_pid" || fail "tobus-bus died"
 alive "$module_pid" || fail "tobus-module died"
 
