@@ -4,7 +4,8 @@
 # they stay pending, are tried again after --claim-after (not in a busy loop, and not given up on
 # as "delivered too often", even by a bus started later), each program says so in one warning line,
 # and once the key is fixed every dead letter arrives exactly once. Then a reply stream and an inbox of
-# the wrong type: one dead letter each, acknowledged, one warning each.
+# the wrong type: one dead letter each, acknowledged, one warning each. And a joining module whose
+# record of a group's parts has the wrong type.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=12
@@ -71,7 +72,7 @@ wait_for -t 30 has_warning "$T/bus.1.log" || fail "the bus did not warn about $N
 assert_match "cannot write dead letters to '$NS:dead': WRONGTYPE.*left pending on '$NS:bus', tried again every 1s" \
     "$(cat "$T/bus.1.log")" "the bus's warning"
 (($(warnings "$T/bus.1.log") < N)) || fail "the bus warned $(warnings "$T/bus.1.log") times for $N entries"
-assert_match "cannot write 1 result\(s\) to '$NS:dead': WRONGTYPE.*1 entry left pending on '$NS:in:failing'" \
+assert_match "cannot write 1 result\(s\) to '$NS:dead': WRONGTYPE.*1 entry on '$NS:in:failing'; left pending" \
     "$(cat "$T/module.failing.1.log")" "the module's warning"
 (($(grep -c "cannot write .* to '$NS:dead'" "$T/module.failing.1.log") == 1)) ||
     fail "the module repeated its warning at every retry"
@@ -132,6 +133,25 @@ assert_match "cannot write 1 result\(s\) to '$NS:reply:broken': WRONGTYPE.*witho
     "$(cat "$T/bus.2.log")" "the bus's warning about the reply stream"
 assert_match "cannot write 1 entry to '$NS:in:blocked': WRONGTYPE.*dead-lettering it" \
     "$(cat "$T/bus.2.log")" "the bus's warning about the inbox"
+
+# A join whose record of parts has the wrong type: the parts stay pending in the inbox (the
+# module does not exit), and once the key is fixed the group is joined and the sender answered.
+rcli SET "$NS:join:j:corr:c1" x >/dev/null
+start_module j --join 2 --claim-after 1s -- sh -c 'sort | paste -sd+ - | tr -d "\n"'
+join_pid=$E2E_LAST_PID
+start_bg waiter tobus-send --to j --correlation c1 -m 1 -m 2 --wait --timeout 120s
+waiter_pid=$E2E_LAST_PID
+wait_for -t 60 held "$NS:in:j" module 2 3 ||
+    fail "the parts are not held pending in $NS:in:j: $(pending "$NS:in:j" module); module alive: $(alive "$join_pid" && echo yes || echo no)"
+alive "$join_pid" || fail "tobus-module --join exited on a refused part"
+assert_match "cannot store a part of group 'corr:c1': WRONGTYPE.*left pending, tried again after 1s" \
+    "$(cat "$T/module.j.1.log")" "the joining module's warning"
+(($(grep -c "cannot store a part" "$T/module.j.1.log") == 1)) || fail "the joining module repeated its warning"
+rcli DEL "$NS:join:j:corr:c1" >/dev/null
+wait_proc "$waiter_pid"
+assert_eq 0 "$RC" "exit code of the waiting sender"
+assert_bytes "$T/waiter.stdout" '1+2\n1+2\n' "the joined result, for both messages"
+wait_for -t 60 backlog_empty "$NS:in:j" module || fail "parts left pending in $NS:in:j: $(backlog "$NS:in:j" module)"
 
 alive "$bus_pid" || fail "tobus-bus died"
 alive "$module_pid" || fail "tobus-module died"
