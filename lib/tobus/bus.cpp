@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_set>
 
+#include "tobus/duration.hpp"
 #include "tobus/error.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/registry.hpp"
@@ -21,13 +23,27 @@ using Clock = std::chrono::steady_clock;
 constexpr auto block_time = std::chrono::milliseconds(2000);
 constexpr auto maintenance_every = std::chrono::milliseconds(1000);
 constexpr auto reconnect_budget = std::chrono::seconds(30);
+constexpr auto dead_warning_every = std::chrono::seconds(60);
 
 struct Plan {
   std::string entry_id;
   const Fields* raw = nullptr;
   std::optional<Message> message;
   std::vector<Write> writes;
-  std::string error;  // a write failed: why
+  std::string error;  // the first write Redis refused: why
+  std::vector<std::pair<std::size_t, std::string>> failed;  // each write Redis refused (index), why
+};
+
+// Entries of a batch that share a failure, for one warning line instead of one per entry.
+struct Tally {
+  std::size_t n = 0;
+  std::string key, error;
+  void add(const std::string& k, const std::string& e) {
+    if (n++ == 0) {
+      key = k;
+      error = e;
+    }
+  }
 };
 
 class Router {
@@ -92,7 +108,7 @@ class Router {
     p.entry_id = e.id;
     p.raw = &e.fields;
     const std::string bus = keys_.bus();
-    if (e.deliveries > max_deliveries) {
+    if (e.deliveries > max_deliveries && !held_.contains(e.id)) {
       DecodeError ignored;
       auto m = decode(e.fields, ignored);
       p.writes = give_up(keys_, m ? &*m : nullptr, e.fields, bus, e.id,
@@ -174,17 +190,67 @@ class Router {
     return replies;
   }
 
-  // Writes every plan's entries in one pipeline; a plan whose write failed gets `error`.
+  // Writes every plan's entries in one pipeline; records in each plan which of its writes the
+  // server refused (a key of the wrong type, out of memory) and why.
   void write_all(std::vector<Plan>& plans) {
-    std::vector<std::pair<std::size_t, int>> owed;  // plan, replies
+    struct Owed {
+      std::size_t plan, write;
+      int replies;
+    };
+    std::vector<Owed> owed;
     for (std::size_t i = 0; i < plans.size(); ++i)
-      for (const auto& w : plans[i].writes) owed.emplace_back(i, append_write(w));
-    for (auto [i, n] : owed) {
+      for (std::size_t j = 0; j < plans[i].writes.size(); ++j) owed.push_back({i, j, append_write(plans[i].writes[j])});
+    for (const auto& [i, j, n] : owed) {
+      std::string refused;
       for (int k = 0; k < n; ++k) {
         Reply r = conn_.read_reply();
-        if (r.is_error() && !r.str().starts_with("BUSYGROUP") && plans[i].error.empty())
-          plans[i].error = std::string(r.str());
+        if (r.is_error() && !r.str().starts_with("BUSYGROUP") && refused.empty()) refused = std::string(r.str());
       }
+      if (refused.empty()) continue;
+      if (plans[i].error.empty()) plans[i].error = refused;
+      plans[i].failed.emplace_back(j, std::move(refused));
+      // Its group may not have been created: create it again next time.
+      known_inboxes_.erase(plans[i].writes[j].key);
+    }
+  }
+
+  // The refusal of `p`'s dead letter, or null when it was written or `p` has none.
+  const std::string* dead_letter_refused(const Plan& p) const {
+    for (const auto& [j, why] : p.failed)
+      if (p.writes[j].key == keys_.dead()) return &why;
+    return nullptr;
+  }
+  // Whether the writes Redis refused were only results for waiting senders, beside a dead letter
+  // that was written: the journey's end is recorded, the sender cannot be told.
+  bool only_replies_failed(const Plan& p) const {
+    bool dead = std::any_of(p.writes.begin(), p.writes.end(), [&](const Write& w) { return w.key == keys_.dead(); });
+    return dead && !dead_letter_refused(p) &&
+           std::all_of(p.failed.begin(), p.failed.end(), [&](const auto& f) { return p.writes[f.first].is_reply; });
+  }
+
+  // Whether `p` wrote a dead letter.
+  bool wrote_dead_letter(const Plan& p) const {
+    for (std::size_t j = 0; j < p.writes.size(); ++j)
+      if (p.writes[j].key == keys_.dead() &&
+          std::none_of(p.failed.begin(), p.failed.end(), [j](const auto& f) { return f.first == j; }))
+        return true;
+    return false;
+  }
+
+  // Entries whose dead letter Redis refused stay pending: reclaimed after --claim-after and tried
+  // again. Warned about when it starts, then at most once a minute while it lasts: not per entry,
+  // not per retry.
+  void note_dead_letters(const Tally& held, bool written) {
+    auto now = Clock::now();
+    if (held.n > 0 && (!dead_failing_ || now >= next_dead_warning_)) {
+      spdlog::warn("cannot write dead letters to '{}': {}; {} entr{} left pending on '{}', tried again every {}",
+                   held.key, held.error, held_.size(), held_.size() == 1 ? "y" : "ies", keys_.bus(),
+                   format_duration(options_.claim_after));
+      next_dead_warning_ = now + dead_warning_every;
+      dead_failing_ = true;
+    } else if (held.n == 0 && written && dead_failing_) {
+      spdlog::info("'{}' takes dead letters again", keys_.dead());
+      dead_failing_ = false;
     }
   }
 
@@ -197,26 +263,65 @@ class Router {
     for (const auto& e : entries) plans.push_back(plan(e));
     write_all(plans);
     // A write the server refused (a key of the wrong type, out of memory): dead-letter instead.
+    // When the dead letter itself is what failed, the entry stays pending: never acknowledged
+    // before its step is written.
     std::vector<Plan> retry;
+    Tally rerouted, held, unreplied;
+    std::vector<std::string> acks;
     for (auto& p : plans) {
-      if (p.error.empty()) continue;
-      std::string target = p.writes.empty() ? "" : p.writes.front().key;
-      spdlog::warn("cannot route entry {}: {}, dead-lettering it", p.entry_id, p.error);
+      if (p.error.empty()) {
+        acks.push_back(p.entry_id);
+        continue;
+      }
+      const auto& [first, why] = p.failed.front();
+      const Write& failed = p.writes[first];
+      if (const std::string* refused = dead_letter_refused(p)) {
+        held.add(keys_.dead(), *refused);
+        held_.insert(p.entry_id);
+        continue;
+      }
+      if (only_replies_failed(p)) {
+        unreplied.add(failed.key, why);
+        acks.push_back(p.entry_id);
+        continue;
+      }
+      rerouted.add(failed.key, why);
       Plan d;
       d.entry_id = p.entry_id;
+      d.raw = p.raw;
       d.writes = give_up(keys_, p.message ? &*p.message : nullptr, *p.raw, keys_.bus(), p.entry_id,
-                         "cannot write to '" + target + "': " + p.error);
+                         "cannot write to '" + failed.key + "': " + why);
       // The reply stream itself may be what failed: the dead letter must not wait on it.
-      if (target == d.writes.back().key) d.writes.pop_back();
+      std::erase_if(d.writes, [&](const Write& w) {
+        return w.is_reply && std::any_of(p.failed.begin(), p.failed.end(),
+                                         [&](const auto& f) { return p.writes[f.first].key == w.key; });
+      });
       retry.push_back(std::move(d));
     }
+    if (rerouted.n > 0)
+      spdlog::warn("cannot write {} entr{} to '{}': {}; dead-lettering {}", rerouted.n, rerouted.n == 1 ? "y" : "ies",
+                   rerouted.key, rerouted.error, rerouted.n == 1 ? "it" : "them");
     if (!retry.empty()) write_all(retry);
-    std::vector<std::string> acks;
-    for (const auto& p : plans)
-      if (p.error.empty()) acks.push_back(p.entry_id);
-    for (const auto& p : retry)
-      if (p.error.empty()) acks.push_back(p.entry_id);
+    for (const auto& p : retry) {
+      if (p.error.empty()) {
+        acks.push_back(p.entry_id);
+      } else if (const std::string* refused = dead_letter_refused(p)) {
+        held.add(keys_.dead(), *refused);
+        held_.insert(p.entry_id);
+      } else {
+        // Only the sender's result failed (give_up writes nothing else): the dead letter is in.
+        unreplied.add(p.writes[p.failed.front().first].key, p.failed.front().second);
+        acks.push_back(p.entry_id);
+      }
+    }
+    if (unreplied.n > 0)
+      spdlog::warn("cannot write {} result(s) to '{}': {}; dead-lettered without telling the sender", unreplied.n,
+                   unreplied.key, unreplied.error);
+    bool written = std::any_of(plans.begin(), plans.end(), [&](const Plan& p) { return wrote_dead_letter(p); }) ||
+                   std::any_of(retry.begin(), retry.end(), [&](const Plan& p) { return wrote_dead_letter(p); });
+    note_dead_letters(held, written);
     if (!acks.empty()) {
+      for (const auto& id : acks) held_.erase(id);
       consumer_.append_ack(conn_, acks);
       Reply r = conn_.read_reply();
       if (r.is_error()) spdlog::warn("cannot acknowledge on '{}': {}", keys_.bus(), r.str());
@@ -238,6 +343,11 @@ class Router {
   std::set<std::string> known_inboxes_;
   std::map<std::string, std::vector<std::string>> type_members_;  // of the batch being routed
   std::set<std::string> expired_;  // reply streams whose expiry this batch renewed
+  // Entries left pending because their dead letter could not be written: their deliveries count
+  // retries of ours, not a crash, so they are not given up on as delivered too often.
+  std::unordered_set<std::string> held_;
+  bool dead_failing_ = false;  // the last dead letters we tried were refused
+  Clock::time_point next_dead_warning_{};
   Clock::time_point next_maintenance_{};
 };
 

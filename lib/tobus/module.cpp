@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -34,6 +35,7 @@ constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
 constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
+constexpr auto write_warning_every = std::chrono::seconds(60);
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
 
@@ -316,7 +318,9 @@ class Worker {
     }
     if (joiner_ && joiner_->joins(*m)) {
       // Stored as a part (its entry acknowledged with it); handled when its group is ready.
-      if (auto ready = joiner_->add(cmd_, inbox_, e, *m)) start_group(std::move(*ready));
+      std::optional<ReadyGroup> ready;
+      if (!join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
+      if (ready) start_group(std::move(*ready));
       return;
     }
     Job j;
@@ -338,7 +342,7 @@ class Worker {
   void start_group(ReadyGroup g) {
     if (g.message.failure) {
       spdlog::warn("{}: {}", g.message.id, g.message.failure->error);
-      joiner_->finish(cmd_, g, g.message);
+      join_write([&] { joiner_->finish(cmd_, g, g.message); });
       return;
     }
     Job j;
@@ -496,7 +500,7 @@ class Worker {
       // The result and the end of the group in one script: a crash before it leaves the group
       // to be handled again, never half-done.
       if (!completions_.empty()) write_completions();
-      joiner_->finish(cmd_, *job.group, m);
+      join_write([&] { joiner_->finish(cmd_, *job.group, m); });
     } else {
       complete(job.entry.id, Write{keys_.bus(), encode(m), false});
       in_hand_.erase(job.entry.id);
@@ -506,6 +510,31 @@ class Worker {
         jobs_.erase(it);
         break;
       }
+  }
+
+  // Runs a write of the join's bookkeeping. Refused (a key of the wrong type, out of memory), it is
+  // done again later: a part's inbox entry stays pending and is reclaimed, a group's lock lapses
+  // and the sweep takes the group again. Returns whether it was written.
+  bool join_write(const std::function<void()>& write) {
+    try {
+      write();
+      return true;
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      note_refused(e.what());
+      return false;
+    }
+  }
+
+  // A write Redis refused: said when it starts and then at most once a minute while it lasts,
+  // not per entry or per retry.
+  void note_refused(const std::string& what) {
+    auto now = Clock::now();
+    if (writes_failing_ && now < next_write_warning_) return;
+    writes_failing_ = true;
+    next_write_warning_ = now + write_warning_every;
+    spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
   }
 
   void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, {std::move(w)}}); }
@@ -523,17 +552,30 @@ class Worker {
       }
     }
     std::vector<std::string> acks;
+    std::size_t refused = 0;
+    std::string key, error;
     for (const auto& c : completions_) {
       bool ok = true;
       for (const auto& w : c.writes) {
         Reply r = cmd_.read_reply();
-        if (r.is_error()) {
-          // Not acknowledged: the entry stays pending and is retried when reclaimed.
-          spdlog::error("cannot write the result of entry {} to '{}': {}", c.entry_id, w.key, r.str());
-          ok = false;
+        if (!r.is_error()) continue;
+        ok = false;
+        if (refused++ == 0) {
+          key = w.key;
+          error = r.str();
         }
       }
       if (ok) acks.push_back(c.entry_id);
+    }
+    // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
+    // it starts and then at most once a minute while it lasts, not per entry or per retry.
+    if (refused == 0) {
+      if (writes_failing_) spdlog::info("results are written again");
+      writes_failing_ = false;
+    } else {
+      std::size_t held = completions_.size() - acks.size();
+      note_refused("cannot write " + std::to_string(refused) + " result(s) to '" + key + "': " + error + "; " +
+                   std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'");
     }
     completions_.clear();
     if (acks.empty()) return;
@@ -563,6 +605,8 @@ class Worker {
   std::optional<Joiner> joiner_;
   long long done_since_flush_ = 0, failed_since_flush_ = 0;
   std::string last_failure_;
+  bool writes_failing_ = false;  // the last results we wrote were refused
+  Clock::time_point next_write_warning_{};
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, Job*> by_tag_;
