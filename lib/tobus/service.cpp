@@ -289,6 +289,10 @@ bool valid_service_name(std::string_view name) {
 }
 
 std::optional<std::vector<std::string>> parse_args_header(std::string_view json, std::string& error) {
+  if (!json_depth_within(json)) {  // rapidjson recurses: 100,000 '[' would crash the module
+    error = "JSON nested deeper than " + std::to_string(max_json_depth) + " levels";
+    return std::nullopt;
+  }
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError()) {

@@ -85,6 +85,8 @@ TEST_CASE("the args header") {
   std::string many = "[";
   for (int i = 0; i < 1025; ++i) many += std::string(i ? "," : "") + "\"x\"";
   CHECK_FALSE(parse_args_header(many + "]", error));
+  CHECK_FALSE(parse_args_header(std::string(100000, '['), error));
+  CHECK(error == "JSON nested deeper than 32 levels");
 }
 
 TEST_CASE("pick a service from the pool") {
