@@ -26,36 +26,28 @@ else
     note "not root: the cases of a directory or socket owned by another user are skipped"
 fi
 
-# redis-server processes a bus of this test started (persistent, their command line names $T);
-# the servers the test plants itself run without persistence.
-our_servers() {
-    local f pid comm
+# servers [TEXT]: every redis-server of this test (its command line names $T), bus-started or
+# planted (an earlier case that failed may have left one running); with TEXT, those whose command
+# line holds it too.
+servers() {
+    local f pid comm line
     for f in /proc/[0-9]*/comm; do
         read -r comm 2>/dev/null <"$f" && [[ $comm == redis-server ]] || continue
         pid=${f#/proc/}
         pid=${pid%/comm}
         alive "$pid" || continue
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "$T/" | grep -qF 'appendonly yes' && echo "$pid"
+        line=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+        [[ $line == *"$T/"* && $line == *"${1:-}"* ]] && echo "$pid"
     done
 }
+# The ones a bus of this test started: persistent (the planted ones run without persistence).
+our_servers() { servers 'appendonly yes'; }
 
-# Every redis-server of this test, bus-started or planted: an earlier case that failed may have
-# left one running.
-all_servers() {
-    local f pid comm
-    for f in /proc/[0-9]*/comm; do
-        read -r comm 2>/dev/null <"$f" && [[ $comm == redis-server ]] || continue
-        pid=${f#/proc/}
-        pid=${pid%/comm}
-        alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$T/" && echo "$pid"
-    done
-}
-
-no_servers() { [[ -z $(all_servers) ]]; }
+no_servers() { [[ -z $(servers) ]]; }
 
 reset_dirs() {
     local pid
-    for pid in $(all_servers); do kill -KILL "$pid" 2>/dev/null; done
+    for pid in $(servers); do kill -KILL "$pid" 2>/dev/null; done
     wait_for -t 30 no_servers || fail "redis-servers of an earlier case still run"
     rm -rf "$rundir" "$datadir" "$T/elsewhere" "$T/datalink"
     mkdir -m 700 "$T/elsewhere"
