@@ -36,6 +36,8 @@ constexpr auto heartbeat_every = milliseconds(5000);
 constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
 constexpr auto write_warning_every = std::chrono::seconds(60);
+// Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
+constexpr std::string_view join_records = "(join records)";
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
 
@@ -518,21 +520,27 @@ class Worker {
   bool join_write(const std::function<void()>& write) {
     try {
       write();
-      return true;
     } catch (const RedisError&) {
       throw;
     } catch (const Error& e) {
-      note_refused(e.what());
+      note_refused(e.what(), join_records);
       return false;
     }
+    if (failing_key_ == join_records) {
+      spdlog::info("parts of groups are stored again");
+      failing_key_.clear();
+    }
+    return true;
   }
 
-  // A write Redis refused: said when it starts and then at most once a minute while it lasts,
-  // not per entry or per retry.
-  void note_refused(const std::string& what) {
+  // A write Redis refused, to `key`: said when it starts and then at most once a minute while it
+  // lasts, not per entry or per retry. It lasts until a write to that same key is taken: other
+  // writes going through in between (results for the bus while the dead-letter stream refuses)
+  // do not end it.
+  void note_refused(const std::string& what, std::string_view key) {
     auto now = Clock::now();
-    if (writes_failing_ && now < next_write_warning_) return;
-    writes_failing_ = true;
+    if (failing_key_ == key && now < next_write_warning_) return;
+    failing_key_ = key;
     next_write_warning_ = now + write_warning_every;
     spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
   }
@@ -554,11 +562,15 @@ class Worker {
     std::vector<std::string> acks;
     std::size_t refused = 0;
     std::string key, error;
+    bool recovered = false;  // a write to the key that refused earlier was taken
     for (const auto& c : completions_) {
       bool ok = true;
       for (const auto& w : c.writes) {
         Reply r = cmd_.read_reply();
-        if (!r.is_error()) continue;
+        if (!r.is_error()) {
+          recovered = recovered || (!failing_key_.empty() && w.key == failing_key_);
+          continue;
+        }
         ok = false;
         if (refused++ == 0) {
           key = w.key;
@@ -569,13 +581,14 @@ class Worker {
     }
     // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
     // it starts and then at most once a minute while it lasts, not per entry or per retry.
-    if (refused == 0) {
-      if (writes_failing_) spdlog::info("results are written again");
-      writes_failing_ = false;
-    } else {
+    if (refused > 0) {
       std::size_t held = completions_.size() - acks.size();
       note_refused("cannot write " + std::to_string(refused) + " result(s) to '" + key + "': " + error + "; " +
-                   std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'");
+                       std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'",
+                   key);
+    } else if (recovered) {
+      spdlog::info("results are written to '{}' again", failing_key_);
+      failing_key_.clear();
     }
     completions_.clear();
     if (acks.empty()) return;
@@ -605,7 +618,9 @@ class Worker {
   std::optional<Joiner> joiner_;
   long long done_since_flush_ = 0, failed_since_flush_ = 0;
   std::string last_failure_;
-  bool writes_failing_ = false;  // the last results we wrote were refused
+  // The key whose writes Redis refused, until one is taken again (join_records for a join's
+  // bookkeeping); empty while writes go through.
+  std::string failing_key_;
   Clock::time_point next_write_warning_{};
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
