@@ -4,9 +4,9 @@
 # they stay pending, are tried again after --claim-after (not in a busy loop, and not given up on
 # as "delivered too often", even by a bus started later), each program says so in one warning line,
 # and once the key is fixed every dead letter arrives exactly once. Results the bus takes in
-# between do not count as the dead-letter stream working again (no second warning). Then a reply stream and an inbox of
-# the wrong type: one dead letter each, acknowledged, one warning each. And a joining module whose
-# record of a group's parts has the wrong type.
+# between do not count as the dead-letter stream working again (no second warning). Then a reply
+# stream and an inbox of the wrong type: one dead letter each, acknowledged, one warning each. And
+# a joining module whose record of a group's parts has the wrong type.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=12
