@@ -300,7 +300,7 @@ class Worker {
 
   void start_entries(std::vector<Entry> entries) {
     for (auto& e : entries) {
-      if (in_hand_.contains(e.id)) continue;  // already running here
+      if (in_hand_.contains(e.id) || completing(e.id)) continue;  // already running or done here
       start_entry(std::move(e));
     }
   }
@@ -416,7 +416,7 @@ class Worker {
         by_tag_.erase(it);
         j.tag = 0;
         j.deadline = Clock::time_point::max();
-        finish(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+        finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
       }
     }
     for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -431,7 +431,7 @@ class Worker {
         by_tag_.erase(j.tag);
         j.tag = 0;
         j.deadline = Clock::time_point::max();
-        finish(j, rc_timeout, {}, "timed out after " + format_duration(*options_.timeout));
+        finish_or_forget(j, rc_timeout, {}, "timed out after " + format_duration(*options_.timeout));
         co_->restart("a message timed out");
         continue;
       }
@@ -445,7 +445,26 @@ class Worker {
       if (!j.run->done()) continue;
       JobResult r = j.run->take_result();
       j.run.reset();
-      finish(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+      finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+    }
+  }
+
+  // finish(), for a job whose handler has ended. When Redis fails under it (the job's record, a
+  // join's bookkeeping), the job is forgotten rather than left with no process, which nothing
+  // would ever complete and a stop would wait for: its inbox entry, not acknowledged, is taken
+  // again after the reconnect and handled anew; a joined group is swept again once its lock lapses.
+  void finish_or_forget(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    try {
+      finish(job, rc, std::move(out), std::move(error), std::move(tail));
+    } catch (const RedisError&) {
+      if (job.tag) by_tag_.erase(job.tag);
+      if (!job.group) in_hand_.erase(job.entry.id);
+      for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+        if (&*it == &job) {
+          jobs_.erase(it);
+          break;
+        }
+      throw;
     }
   }
 
@@ -543,6 +562,12 @@ class Worker {
     failing_key_ = key;
     next_write_warning_ = now + write_warning_every;
     spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
+  }
+
+  // Whether `entry_id` is done here, its result waiting to be written.
+  bool completing(const std::string& entry_id) const {
+    return std::any_of(completions_.begin(), completions_.end(),
+                       [&](const Completion& c) { return c.entry_id == entry_id; });
   }
 
   void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, {std::move(w)}}); }
