@@ -92,6 +92,10 @@ Connection Connection::open(const RedisAddress& address, std::chrono::millisecon
     else setup({"AUTH", address.user, address.password}, "authenticate");
   }
   if (address.db != 0) setup({"SELECT", std::to_string(address.db)}, "select the database");
+  // A server that restarted answers LOADING until its data is back: not ready yet, so retried
+  // like a server that is not there (a reader would take the error for an answer).
+  if (Reply r = conn.command({"PING"}); r.is_error() && r.str().starts_with("LOADING"))
+    throw RedisError("Redis at '" + address.display() + "' is loading its data");
   return conn;
 }
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -122,8 +123,9 @@ struct Slot {
 // The results side of --wait: a thread reads the reply stream and prints in input order.
 class Waiter {
  public:
-  Waiter(Connection conn, std::string key, int out_fd, Framing framing, Millis timeout, ProgressLine& progress)
-      : conn_(std::move(conn)), key_(std::move(key)), out_fd_(out_fd), delim_(delimiter(framing)),
+  Waiter(const RedisAddress& address, std::string key, int out_fd, Framing framing, Millis timeout,
+         ProgressLine& progress)
+      : address_(address), conn_(connect_with_retry(address, Millis(0))), key_(std::move(key)), out_fd_(out_fd), delim_(delimiter(framing)),
         json_(framing == Framing::json), timeout_(timeout), progress_(progress) {}
 
   void add(const std::string& id) {
@@ -186,7 +188,17 @@ class Waiter {
           return;
         }
       }
-      Reply r = conn_.command({"XREAD", "COUNT", "1000", "BLOCK", "200", "STREAMS", key_, last});
+      std::optional<Reply> read;
+      try {
+        read.emplace(conn_.command({"XREAD", "COUNT", "1000", "BLOCK", "200", "STREAMS", key_, last}));
+      } catch (const RedisError& e) {
+        // The results wait in the reply stream: read on after the last one seen, once connected
+        // again (RedisError when that fails within the budget).
+        spdlog::warn("{}, reconnecting", e.what());
+        conn_ = connect_with_retry(address_, reconnect_budget);
+        continue;
+      }
+      Reply& r = *read;
       if (r.is_error()) throw Error(ErrorKind::failed, "cannot read '" + key_ + "': " + std::string(r.str()));
       if (r.is_nil() || r.size() == 0) continue;
       auto entries = parse_entries(r[0][1]);
@@ -276,6 +288,7 @@ class Waiter {
     if (!out.empty()) write_output(out_fd_, out);
   }
 
+  const RedisAddress& address_;
   Connection conn_;
   std::string key_;
   int out_fd_;
@@ -406,8 +419,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
   std::unique_ptr<Waiter> waiter;
   if (o.wait) {
     reply_key = keys.reply(new_consumer_name());
-    waiter = std::make_unique<Waiter>(connect_with_retry(address, std::chrono::milliseconds(0)),
-                                      reply_key, out_fd, o.framing, o.timeout, progress);
+    waiter = std::make_unique<Waiter>(address, reply_key, out_fd, o.framing, o.timeout, progress);
     waiter->start();
   }
   const std::string bus = keys.bus();
@@ -578,9 +590,19 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
   waiter->join();
   progress.finish();
   int rc = input_rc != exit_code::ok ? input_rc : waiter->any_failed() ? exit_code::failed : exit_code::ok;
+  // The sending connection sat idle while the results came in; Redis may have restarted since.
+  auto on_conn = [&](auto&& use) {
+    try {
+      return use();
+    } catch (const RedisError& e) {
+      spdlog::warn("{}, reconnecting", e.what());
+      conn = connect_with_retry(address, reconnect_budget);
+      return use();
+    }
+  };
   if (waiter->timed_out()) {
     auto late = waiter->pending();
-    auto where = locate(conn, keys, o.route, late);
+    auto where = on_conn([&] { return locate(conn, keys, o.route, late); });
     std::size_t shown = 0;
     for (const auto& id : late) {
       if (++shown > 20) {
@@ -593,7 +615,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     }
     rc = exit_code::timeout;
   }
-  conn.command({"DEL", reply_key});
+  on_conn([&] { return conn.command({"DEL", reply_key}); });
   return rc;
 }
 
