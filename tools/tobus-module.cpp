@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
   program.add_duration("--kill-after", s.kill_after, "SIGKILL a handler this long after --timeout's SIGTERM");
   tobus::add_size_option(app, "--max-output", [&s](std::uint64_t n) { s.max_output = static_cast<std::size_t>(n); },
                          "Fail a handler that writes more than N bytes (16M, ...) on stdout");
+  tobus::add_size_option(app, "--max-payload", [&options](std::uint64_t n) { options.max_payload = static_cast<std::size_t>(n); },
+                         "Fail a message whose result is larger than N bytes (default 64M)");
   tobus::add_size_option(app, "--max-memory", [&s](std::uint64_t n) { s.max_memory = n; },
                          "Limit a handler's address space to N bytes (512M, ...; RLIMIT_AS)");
   std::string init, lang = "sh";
@@ -112,7 +114,7 @@ int main(int argc, char** argv) {
 
   // Sections of --help, as in the man page.
   for (const char* name : {"--pool", "--workdir", "--result", "--keep-workdir", "--before", "--on-change", "--after",
-                           "--watch-interval", "--kill-after", "--max-output", "--max-memory"})
+                           "--watch-interval", "--kill-after", "--max-output", "--max-payload", "--max-memory"})
     app.get_option(name)->group("Services, work dirs and limits");
   for (const char* name : {"--init", "--lang", "--once", "--dry-run", "--message", "--header", "--to"})
     app.get_option(name)->group("Developing a handler");

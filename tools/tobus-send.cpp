@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
                "Stdin holds JSON envelopes, one per line (tobus-watch --json); results print as JSON lines")
       ->excludes(null_opt)
       ->excludes(whole_opt);
+  tobus::add_size_option(app, "--max-payload", [&o](std::uint64_t n) { o.max_payload = static_cast<std::size_t>(n); },
+                         "Refuse a payload larger than N bytes (default 64M)");
   app.add_option("-H,--header", headers, "A header KEY=VALUE (repeatable)")->type_name("KEY=VALUE")->allow_extra_args(false);
   app.add_option("--id", id, "Message id (several messages: ID.1, ID.2, ...)")->type_name("ID");
   std::string publish;

@@ -16,6 +16,7 @@
 #include "tobus/error.hpp"
 #include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/size.hpp"
 
 namespace tobus {
 namespace {
@@ -23,7 +24,6 @@ namespace {
 using Clock = CoProcess::Clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t max_answer = std::size_t{512} << 20;  // Redis's own limit on one value
 constexpr std::size_t max_header = 32;                      // "RC LEN\n" is at most 15 bytes
 constexpr std::size_t read_chunk = std::size_t{256} << 10;
 constexpr int reads_per_pump = 16;  // a flooding process must not keep the caller's loop
@@ -468,10 +468,14 @@ struct CoProcess::Impl {
       std::size_t left = c.rbuf.size() - c.roff;
       const void* nl = std::memchr(begin, '\n', left);
       if (!nl) {
-        if (left > max_answer) return "wrote more than 512MiB without a newline";
+        if (left > o.max_answer)
+          return "wrote more than " + format_size(o.max_answer) + " without a newline (--max-payload)";
         return {};
       }
       std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nl) - begin);
+      if (len > o.max_answer)
+        return "wrote an answer of " + std::to_string(len) + " bytes, more than " + format_size(o.max_answer) +
+               " (--max-payload)";
       if (c.held.empty())
         return "wrote a line with no message waiting for an answer: '" + printable({begin, len}) +
                "'";
@@ -499,8 +503,11 @@ struct CoProcess::Impl {
         auto sp = header.find(' ');
         std::uint64_t rc = 0, len = 0;
         if (sp == std::string_view::npos || !parse_decimal(header.substr(0, sp), 3, 255, rc) ||
-            !parse_decimal(header.substr(sp + 1), 10, max_answer, len))
+            !parse_decimal(header.substr(sp + 1), 10, 9'999'999'999, len))
           return "wrote a malformed answer header '" + printable(header) + "' (expected 'RC LEN')";
+        if (len > o.max_answer)
+          return "announced an answer of " + std::to_string(len) + " bytes, more than " + format_size(o.max_answer) +
+                 " (--max-payload)";
         if (c.held.empty())
           return "wrote an answer with no message waiting for one: '" + printable(header) + "'";
         c.in_body = true;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tobus/duration.hpp"
+#include "tobus/message.hpp"
 
 namespace tobus {
 
@@ -34,6 +35,7 @@ struct CoProcessOptions {
   // argv element that names an existing regular file (the script of `python3 handler.py`).
   std::vector<std::string> reload_on;
   std::size_t max_in_flight = 64;  // messages given to the process and not yet answered
+  std::size_t max_answer = default_max_payload;  // a longer answer: the process is restarted
   Millis drain_grace{30'000};      // a reload waits this long for answers, then retries the rest
   std::string name;                // in log lines and errors; default: argv[0]'s file name
 };

@@ -11,6 +11,9 @@
 namespace tobus {
 
 inline constexpr std::string_view protocol_version = "1";
+// The largest payload a program sends or passes on unless told otherwise (--max-payload): well
+// below Redis's 512MiB limit on one value, and what a program may hold several copies of.
+inline constexpr std::size_t default_max_payload = std::size_t{64} << 20;
 
 // A stream entry's fields in order; names and values are raw bytes.
 using Fields = std::vector<std::pair<std::string, std::string>>;

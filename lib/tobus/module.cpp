@@ -21,6 +21,7 @@
 #include "tobus/router.hpp"
 #include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/size.hpp"
 #include "tobus/state.hpp"
 #include "tobus/stream.hpp"
 
@@ -94,6 +95,7 @@ class Worker {
                                                               : CoProcessOptions::Mode::lines;
       co.reload_on = options_.reload_on;
       co.max_in_flight = static_cast<std::size_t>(std::max(64, options_.batch));
+      co.max_answer = options_.max_payload;
       co.name = options_.name;
       capacity_ = static_cast<int>(co.max_in_flight);
       co_ = std::make_unique<CoProcess>(std::move(co));
@@ -484,6 +486,12 @@ class Worker {
                       {"retry_at", std::to_string(now_ms() + std::min<milliseconds>(delay, max_backoff).count())}});
       return;
     }
+    if (rc == 0 && out.size() > options_.max_payload) {
+      rc = 1;
+      error = "its result of " + std::to_string(out.size()) + " bytes is larger than " +
+              format_size(options_.max_payload) + " (--max-payload)";
+      std::string().swap(out);
+    }
     Message& m = job.message;
     if (rc == 0) ++done_since_flush_;
     else {
@@ -662,6 +670,9 @@ Module::Module(RedisAddress address, Keys keys, ModuleOptions options)
   if (!options_.service.pool.empty() && options_.mode != ModuleOptions::Mode::per_message)
     throw Error(ErrorKind::usage, "--pool runs a command per message: it excludes --lines and --framed");
   options_.service.timeout = options_.timeout;
+  if (options_.max_payload == 0) throw Error(ErrorKind::usage, "--max-payload must be more than 0");
+  auto& max_output = options_.service.max_output;
+  if (max_output == 0 || max_output > options_.max_payload) max_output = options_.max_payload;
   if (!options_.command.empty()) {
     std::string path = find_program(options_.command.front());
     if (path.empty())

@@ -48,6 +48,9 @@ struct ModuleOptions {
   int batch = 256;                    // entries per read for in-process handlers
   std::vector<std::string> types;     // joined types: `@TYPE` hops copy messages to this module
   std::optional<JoinOptions> join;    // collect groups and handle each once
+  // A longer result fails the message; a per-message command is stopped once its output passes
+  // it (or service.max_output, if lower), a co-process restarted.
+  std::size_t max_payload = default_max_payload;
   // Per-message commands: the pool, work dirs, callbacks and limits (docs/service.md). Its
   // `timeout` is set from `timeout` above by the Module.
   ServiceOptions service;

@@ -22,6 +22,7 @@
 #include "tobus/json.hpp"
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
+#include "tobus/size.hpp"
 #include "tobus/stream.hpp"
 
 namespace tobus {
@@ -369,6 +370,11 @@ std::vector<std::string> numbered_ids(const std::string& base, std::size_t n) {
 
 }  // namespace
 
+void PayloadReader::too_long() const {
+  throw Error(ErrorKind::bad_input, "stdin: payload " + std::to_string(count_ + 1) + " is larger than " +
+                                        format_size(max_) + " (--max-payload)");
+}
+
 bool PayloadReader::next(std::vector<std::string>& out) {
   out.clear();
   char chunk[65536];
@@ -379,12 +385,19 @@ bool PayloadReader::next(std::vector<std::string>& out) {
       for (;;) {
         auto pos = buf_.find(delim, start);
         if (pos == std::string::npos) break;
+        if (pos - start > max_) {
+          if (!out.empty()) break;  // those first; refused at the next call
+          too_long();
+        }
         out.emplace_back(buf_, start, pos - start);
         start = pos + 1;
       }
       buf_.erase(0, start);
+      count_ += out.size();
       if (!out.empty()) return true;
     }
+    // What is held is one payload still incomplete.
+    if (buf_.size() > max_) too_long();
     if (eof_) {
       if (framing_ == Framing::whole) {
         if (buf_.empty() && done_whole_) return false;
@@ -394,6 +407,7 @@ bool PayloadReader::next(std::vector<std::string>& out) {
       }
       out.push_back(std::move(buf_));
       buf_.clear();
+      ++count_;
       return true;
     }
     ssize_t n = read(fd_, chunk, sizeof chunk);
@@ -516,7 +530,9 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
         m->route = o.route;
         if (m->route.empty()) error = "no route (give one in the record or with --to)";
       }
-      if (!m || m->route.empty()) {
+      if (m && m->payload.size() > o.max_payload)
+        error = "its payload is larger than " + format_size(o.max_payload) + " (--max-payload)";
+      if (!m || m->route.empty() || m->payload.size() > o.max_payload) {
         bad_input = "stdin line " + std::to_string(line_no) + ": " + error;
         break;
       }
@@ -536,7 +552,8 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
 
   try {
     if (o.framing == Framing::json) {
-      PayloadReader reader(in_fd, Framing::lines);
+      // A line holds the payload JSON-escaped: up to 6 bytes for each of its bytes.
+      PayloadReader reader(in_fd, Framing::lines, o.max_payload * 6 + 65536);
       std::vector<std::string> lines;
       while (bad_input.empty() && reader.next(lines)) {
         for (std::size_t i = 0; i < lines.size() && bad_input.empty(); i += max_pipeline) {
@@ -550,8 +567,12 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     } else if (!o.messages.empty() || !o.id.empty()) {
       // Known up front (an --id numbers its messages, so it needs the count).
       std::vector<std::string> payloads = o.messages;
+      for (std::size_t i = 0; i < payloads.size(); ++i)
+        if (payloads[i].size() > o.max_payload)
+          throw Error(ErrorKind::bad_input, "message " + std::to_string(i + 1) + " (-m) is larger than " +
+                                                format_size(o.max_payload) + " (--max-payload)");
       if (payloads.empty()) {
-        PayloadReader reader(in_fd, o.framing);
+        PayloadReader reader(in_fd, o.framing, o.max_payload);
         std::vector<std::string> more;
         while (reader.next(more))
           for (auto& p : more) payloads.push_back(std::move(p));
@@ -563,7 +584,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
                    {ids.begin() + static_cast<long>(i), ids.begin() + static_cast<long>(i + n)});
       }
     } else {
-      PayloadReader reader(in_fd, o.framing);
+      PayloadReader reader(in_fd, o.framing, o.max_payload);
       std::vector<std::string> payloads;
       while (reader.next(payloads)) {
         for (std::size_t i = 0; i < payloads.size(); i += max_pipeline) {

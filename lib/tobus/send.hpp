@@ -8,6 +8,7 @@
 
 #include "tobus/duration.hpp"
 #include "tobus/keys.hpp"
+#include "tobus/message.hpp"
 #include "tobus/url.hpp"
 
 namespace tobus {
@@ -28,12 +29,15 @@ struct SendOptions {
   Millis timeout{30'000};
   bool print_id = false;
   Progress progress = Progress::automatic;  // a progress line on stderr (automatic: on a terminal)
+  std::size_t max_payload = default_max_payload;  // a longer payload is bad input (exit 4)
 };
 
 // Splits input into payloads as it arrives.
 class PayloadReader {
  public:
-  PayloadReader(int fd, Framing framing) : fd_(fd), framing_(framing) {}
+  // A payload longer than `max` throws Error(bad_input): it is never held whole.
+  PayloadReader(int fd, Framing framing, std::size_t max = default_max_payload)
+      : fd_(fd), framing_(framing), max_(max) {}
   // Blocks until at least one payload is complete or the input ended; false at the end.
   bool next(std::vector<std::string>& out);
   std::size_t bytes_read() const { return bytes_read_; }
@@ -41,6 +45,9 @@ class PayloadReader {
  private:
   int fd_;
   Framing framing_;
+  std::size_t max_;
+  std::size_t count_ = 0;  // payloads returned so far
+  void too_long() const;
   std::string buf_;
   bool eof_ = false;
   bool done_whole_ = false;
