@@ -33,7 +33,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
 constexpr auto write_warning_every = std::chrono::seconds(60);
 // How long a job's state record (job:ID) is kept after the job ended.

@@ -87,6 +87,9 @@ class Connection {
   RedisAddress address_;
 };
 
+// How long a program's loop keeps trying to reconnect after losing Redis before it gives up.
+inline constexpr std::chrono::milliseconds reconnect_budget = std::chrono::seconds(30);
+
 // Tries to connect until `budget` is spent, waiting 100ms doubling to 2s between tries;
 // throws the last RedisError then. A budget of zero tries once.
 Connection connect_with_retry(const RedisAddress& address, std::chrono::milliseconds budget);

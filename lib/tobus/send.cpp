@@ -28,7 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t max_pipeline = 1024;
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 
 std::string_view delimiter(Framing f) {
   switch (f) {

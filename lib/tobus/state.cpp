@@ -27,7 +27,6 @@ namespace tobus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 // A write made with plain HSET is not in the change stream: `wait` re-reads the record this often.
 constexpr auto recheck_every = std::chrono::seconds(5);
 constexpr int read_batch = 500;

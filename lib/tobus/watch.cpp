@@ -42,7 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int read_count = 1000;                    // entries per stream per XREAD
 constexpr auto scan_every = std::chrono::seconds(3);  // looking for new inboxes, at most this often
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr std::int64_t live_heartbeat_ms = 15'000;  // an instance is live when it beat this recently
 constexpr std::size_t kept_durations = 10'000;      // per module, for the percentiles
 
