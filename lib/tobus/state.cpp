@@ -22,6 +22,7 @@
 #include "tobus/json.hpp"
 #include "tobus/registry.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -32,12 +33,6 @@ constexpr auto recheck_every = std::chrono::seconds(5);
 constexpr int read_batch = 500;
 constexpr int retry_batch = 100;
 constexpr std::size_t show_payload_max = 4096;
-
-template <typename Int>
-bool to_int(std::string_view s, Int& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
 
 std::optional<std::int64_t> int_of(std::string_view s) {
   std::int64_t v = 0;

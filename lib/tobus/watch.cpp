@@ -35,6 +35,7 @@
 #include "tobus/json.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/registry.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -44,12 +45,6 @@ constexpr int read_count = 1000;                    // entries per stream per XR
 constexpr auto scan_every = std::chrono::seconds(3);  // looking for new inboxes, at most this often
 constexpr std::int64_t live_heartbeat_ms = 15'000;  // an instance is live when it beat this recently
 constexpr std::size_t kept_durations = 10'000;      // per module, for the percentiles
-
-template <typename Int>
-bool to_int(std::string_view s, Int& out, int base = 10) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
 
 // The time part of a stream entry id.
 std::int64_t entry_ms(std::string_view id) {
