@@ -268,38 +268,6 @@ std::string state_key(const Keys& keys, std::string_view name) {
 }
 std::string state_changes_key(const Keys& keys) { return keys.ns() + ":state-changes"; }
 
-std::string escape_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x80) {
-      // UTF-8 text stays readable; other bytes are escaped.
-      std::size_t n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 1;
-      if (n > 1 && is_utf8(s.substr(i, n))) {
-        out += s.substr(i, n);
-        i += n - 1;
-        continue;
-      }
-    }
-    switch (ch) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20 || ch >= 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out;
-}
-
 std::string format_time_utc(std::int64_t ms, bool millis) {
   if (ms < 0) ms = 0;
   std::time_t secs = static_cast<std::time_t>(ms / 1000);

@@ -19,6 +19,7 @@
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 #include "tobus/url.hpp"
 
 namespace CLI {
@@ -80,9 +81,7 @@ std::string state_change_json(const StateChange& c);
 
 // --- pure helpers ------------------------------------------------------------------------------
 
-// Makes bytes one printable line: \\ \n \r \t, and \xNN for other control bytes and for bytes
-// that are not UTF-8 (UTF-8 text stays as it is).
-std::string escape_text(std::string_view s);
+// escape_text (bytes made one printable line) is in text.hpp.
 // 2026-01-02T03:04:05Z, or with milliseconds 2026-01-02T03:04:05.678Z.
 std::string format_time_utc(std::int64_t ms, bool millis = false);
 std::string sha1_hex(std::string_view data);

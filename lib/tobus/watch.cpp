@@ -279,50 +279,6 @@ std::optional<PayloadMode> parse_payload_mode(std::string_view text) {
   return std::nullopt;
 }
 
-std::string escape_bytes(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 2);
-  auto byte = [&](unsigned char c) {
-    out += "\\x";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  };
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '\\': out += "\\\\"; break;
-        case '"': out += "\\\""; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) byte(c);
-          else out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    std::size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (n && i + n <= s.size() && is_utf8(s.substr(i, n))) {
-      // C1 controls (U+0080 to U+009F) are not printable either.
-      bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
-      if (!c1) {
-        out.append(s.substr(i, n));
-        i += n;
-        continue;
-      }
-      for (std::size_t k = 0; k < n; ++k) byte(static_cast<unsigned char>(s[i + k]));
-      i += n;
-      continue;
-    }
-    byte(c);
-    ++i;
-  }
-  return out;
-}
-
 namespace {
 // The first bytes of `payload` a preview shows: at most `limit`, not splitting a UTF-8 character
 // (backing up over at most three continuation bytes).
