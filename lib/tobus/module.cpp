@@ -23,6 +23,7 @@
 #include "tobus/signals.hpp"
 #include "tobus/state.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 
 extern char** environ;
 
@@ -488,10 +489,8 @@ class Worker {
         else if (rc > 128 && rc < 128 + 65) error = "handler killed by signal " + std::to_string(rc - 128);
         else error = "handler exited with " + std::to_string(rc);
       }
-      auto nl = tail.find_last_not_of('\n');
-      std::string last_line = nl == std::string::npos ? "" : tail.substr(0, nl + 1);
-      last_line = last_line.substr(last_line.rfind('\n') == std::string::npos ? 0 : last_line.rfind('\n') + 1);
-      spdlog::warn("{}: {}{}", m.id, error, last_line.empty() ? "" : ": " + last_line);
+      std::string line = last_line(tail);
+      spdlog::warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
       m.rc = rc;
       m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
     }

@@ -22,6 +22,7 @@
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -236,10 +237,8 @@ class Waiter {
                     .str() +
                 "\n";
       // The handler's last stderr line says most; the reason stands in when it wrote none.
-      auto end = stderr_tail.find_last_not_of('\n');
-      std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
-      if (auto nl = last_line.rfind('\n'); nl != std::string::npos) last_line = last_line.substr(nl + 1);
-      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, last_line.empty() ? error : last_line);
+      std::string line = last_line(stderr_tail);
+      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, line.empty() ? error : line);
     }
     int n = std::atoi(fan_n.c_str());
     if (n > 1) {
