@@ -855,14 +855,7 @@ class Session {
 
   // --- modules and jobs
 
-  static std::string age(std::int64_t ms) {
-    if (ms <= 0) return "never";
-    std::int64_t s = std::max<std::int64_t>(0, now_ms() - ms) / 1000;
-    if (s < 60) return std::to_string(s) + "s";
-    if (s < 3600) return std::to_string(s / 60) + "m";
-    if (s < 86400) return std::to_string(s / 3600) + "h";
-    return std::to_string(s / 86400) + "d";
-  }
+  static std::string age(std::int64_t ms) { return ms <= 0 ? "never" : age_text(now_ms() - ms); }
 
   static std::string table(const std::vector<std::vector<std::string>>& rows) {
     std::vector<std::size_t> width;

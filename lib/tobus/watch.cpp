@@ -1107,14 +1107,6 @@ std::string rate_text(double r) {
   return buf;
 }
 
-std::string age_text(std::int64_t ms) {
-  if (ms < 0) ms = 0;
-  if (ms < 60'000) return std::to_string(ms / 1000) + "s";
-  if (ms < 3'600'000) return std::to_string(ms / 60'000) + "m";
-  if (ms < 86'400'000) return std::to_string(ms / 3'600'000) + "h";
-  return std::to_string(ms / 86'400'000) + "d";
-}
-
 std::string snapshot_json(const Snapshot& s, Millis interval) {
   auto opt = [](JsonObject& o, std::string_view key, const auto& v) {
     if (v) o.add(key, static_cast<std::int64_t>(*v));
