@@ -858,20 +858,8 @@ class Session {
   static std::string age(std::int64_t ms) { return ms <= 0 ? "never" : age_text(now_ms() - ms); }
 
   static std::string table(const std::vector<std::vector<std::string>>& rows) {
-    std::vector<std::size_t> width;
-    for (const auto& r : rows)
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        if (width.size() <= i) width.push_back(0);
-        width[i] = std::max(width[i], r[i].size());
-      }
     std::string out;
-    for (const auto& r : rows) {
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        out += r[i];
-        if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 2, ' ');
-      }
-      out += "\n";
-    }
+    for (const auto& line : table_lines(rows)) out += line + "\n";
     return out;
   }
 

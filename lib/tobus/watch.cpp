@@ -1138,7 +1138,7 @@ std::string snapshot_json(const Snapshot& s, Millis interval) {
 std::string snapshot_table(const Snapshot& s, bool color) {
   static const std::vector<std::string> heads = {"MODULE", "INST", "INBOX", "LAG",     "PEND", "IN/s",
                                                  "OUT/s",  "HANDLED", "FAILED", "P50", "P99",  "SEEN"};
-  std::vector<std::vector<std::string>> cells;
+  std::vector<std::vector<std::string>> cells = {heads};
   auto ms = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) + "ms" : std::string("-"); };
   for (const auto& r : s.rows) {
     cells.push_back({r.name, std::to_string(r.instances), std::to_string(r.inbox),
@@ -1146,26 +1146,15 @@ std::string snapshot_table(const Snapshot& s, bool color) {
                      rate_text(r.rate_out), std::to_string(r.handled), std::to_string(r.failed), ms(r.p50),
                      ms(r.p99), r.last_seen ? age_text(s.time_ms - *r.last_seen) : "-"});
   }
-  std::vector<std::size_t> width(heads.size());
-  for (std::size_t c = 0; c < heads.size(); ++c) {
-    width[c] = heads[c].size();
-    for (const auto& row : cells) width[c] = std::max(width[c], row[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& row, bool mark) {
-    std::string out = mark ? "! " : "  ";
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      if (c) out += "  ";
-      std::string pad(width[c] - row[c].size(), ' ');
-      out += c == 0 ? row[c] + (c + 1 == row.size() ? "" : pad) : pad + row[c];
-    }
-    return out;
-  };
+  // The module name left-aligned, the figures right-aligned; a stalled module's line marked with '!'.
+  auto lines = table_lines(cells, 1);
   std::string out = clock_time(s.time_ms) + "  bus " + rate_text(s.bus_rate) + "/s  dead " + std::to_string(s.dead) + "\n";
-  out += line(heads, false) + "\n";
-  for (std::size_t i = 0; i < cells.size(); ++i) {
+  out += "  " + lines[0] + "\n";
+  for (std::size_t i = 0; i < s.rows.size(); ++i) {
     bool mark = s.rows[i].stalled;
-    if (mark && color) out += "\x1b[1;31m" + line(cells[i], true) + std::string(colour_reset) + "\n";
-    else out += line(cells[i], mark) + "\n";
+    const std::string& line = lines[i + 1];
+    if (mark && color) out += "\x1b[1;31m! " + line + std::string(colour_reset) + "\n";
+    else out += (mark ? "! " : "  ") + line + "\n";
   }
   return out;
 }
