@@ -89,12 +89,6 @@ std::string quote(std::string_view s) { return "'" + escape_text(s.substr(0, 200
 
 // --- Lua scripts ---------------------------------------------------------------------------------
 
-struct Script {
-  explicit Script(std::string t) : text(std::move(t)), sha(sha1_hex(text)) {}
-  std::string text;
-  std::string sha;
-};
-
 // Every state write first checks the types of the record and of the change stream, so a key
 // written by hand is reported, not half-written (a script is not rolled back on an error).
 constexpr std::string_view prelude = R"lua(
@@ -197,35 +191,6 @@ return id
   return s;
 }
 
-struct ScriptCall {
-  Args args;
-};
-
-// The scripts take one or two keys; the count is a static string, so the views stay valid.
-ScriptCall script_call(const Script& s, bool by_sha, std::initializer_list<std::string_view> keys,
-                       const Args& argv) {
-  static constexpr std::string_view counts[] = {"0", "1", "2", "3"};
-  ScriptCall call;
-  call.args = {by_sha ? "EVALSHA" : "EVAL", by_sha ? std::string_view(s.sha) : std::string_view(s.text),
-               counts[std::min<std::size_t>(keys.size(), 3)]};
-  call.args.insert(call.args.end(), keys.begin(), keys.end());
-  call.args.insert(call.args.end(), argv.begin(), argv.end());
-  return call;
-}
-
-bool no_script(const ReplyView& r) { return r.is_error() && r.str().starts_with("NOSCRIPT"); }
-
-// EVALSHA, and EVAL when the server does not have the script yet (NOSCRIPT: nothing ran).
-Reply eval(Connection& c, const Script& s, std::initializer_list<std::string_view> keys, const Args& argv) {
-  {
-    ScriptCall call = script_call(s, true, keys, argv);
-    Reply r = c.command(call.args);
-    if (!no_script(r)) return r;
-  }
-  ScriptCall call = script_call(s, false, keys, argv);
-  return c.command(call.args);
-}
-
 // The error reply of a write script, as an Error: "WRONGTYPE KEY TYPE WANT" from the prelude.
 [[noreturn]] void script_error(const ReplyView& r, const std::string& doing) {
   std::string_view e = r.str();
@@ -244,10 +209,6 @@ Reply eval(Connection& c, const Script& s, std::initializer_list<std::string_vie
 }
 
 std::string maxlen() { return std::to_string(state_changes_maxlen); }
-
-// --- SHA-1 (for EVALSHA) -------------------------------------------------------------------------
-
-std::uint32_t rol(std::uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
 
 }  // namespace
 
@@ -281,58 +242,6 @@ std::string format_time_utc(std::int64_t ms, bool millis) {
     out += buf;
   }
   return out + "Z";
-}
-
-std::string sha1_hex(std::string_view data) {
-  std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-  std::string msg(data);
-  std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
-  msg += static_cast<char>(0x80);
-  while (msg.size() % 64 != 56) msg += '\0';
-  for (int i = 7; i >= 0; --i) msg += static_cast<char>((bits >> (i * 8)) & 0xff);
-  for (std::size_t chunk = 0; chunk < msg.size(); chunk += 64) {
-    std::uint32_t w[80];
-    for (int i = 0; i < 16; ++i) {
-      const auto* p = reinterpret_cast<const unsigned char*>(msg.data() + chunk + i * 4);
-      w[i] = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
-    }
-    for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; ++i) {
-      std::uint32_t f, k;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDC;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6;
-      }
-      std::uint32_t t = rol(a, 5) + f + e + k + w[i];
-      e = d;
-      d = c;
-      c = rol(b, 30);
-      b = a;
-      a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-  }
-  std::string out;
-  char buf[9];
-  for (auto v : h) {
-    std::snprintf(buf, sizeof buf, "%08x", v);
-    out += buf;
-  }
-  return out;
 }
 
 ModuleInstance parse_instance(std::string id, std::string_view json) {
@@ -452,7 +361,7 @@ void state_set(Connection& c, const Keys& keys, std::string_view name, const Fie
     argv.push_back(f);
     argv.push_back(v);
   }
-  Reply r = eval(c, set_script(), {key, changes}, argv);
+  Reply r = set_script().eval(c, {key, changes}, argv);
   if (r.is_error()) script_error(r, "set " + quote(name));
 }
 
@@ -461,7 +370,7 @@ long long state_del(Connection& c, const Keys& keys, std::string_view name,
   std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
   Args argv{name, ml};
   for (const auto& f : fields) argv.push_back(f);
-  Reply r = eval(c, del_script(), {key, changes}, argv);
+  Reply r = del_script().eval(c, {key, changes}, argv);
   if (r.is_error()) script_error(r, "delete from " + quote(name));
   return r.integer();
 }
@@ -469,7 +378,7 @@ long long state_del(Connection& c, const Keys& keys, std::string_view name,
 bool state_cas(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
                std::string_view expected, std::string_view desired, std::string* found) {
   std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
-  Reply r = eval(c, cas_script(), {key, changes}, Args{name, ml, field, expected, desired});
+  Reply r = cas_script().eval(c, {key, changes}, Args{name, ml, field, expected, desired});
   if (r.is_error()) script_error(r, "compare-and-set " + quote(name));
   if (found) *found = std::string(r[1].str());
   return r[0].integer() == 1;
@@ -479,7 +388,7 @@ long long state_incr(Connection& c, const Keys& keys, std::string_view name, std
                      long long by) {
   std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
   std::string n = std::to_string(by);
-  Reply r = eval(c, incr_script(), {key, changes}, Args{name, ml, field, n});
+  Reply r = incr_script().eval(c, {key, changes}, Args{name, ml, field, n});
   std::string doing = "increment " + quote(field) + " of " + quote(name);
   if (r.is_error()) {
     if (r.str().find("not an integer") != std::string_view::npos) {
@@ -1271,7 +1180,7 @@ class Session {
         argv.push_back(k);
         argv.push_back(v);
       }
-      Reply r = eval(c, retry_script(), {dead, bus}, argv);
+      Reply r = retry_script().eval(c, {dead, bus}, argv);
       if (r.is_error()) script_error(r, "retry dead letter " + d.entry);
       if (r.is_nil())
         throw Error(ErrorKind::failed,
@@ -1313,7 +1222,6 @@ class Session {
       }
       // Pipelined; each script is atomic on its own, so a kill between two loses nothing.
       std::vector<Args> calls;
-      std::vector<ScriptCall> sent;
       for (const auto& p : batch) {
         Args argv{p.entry};
         for (const auto& [k, v] : p.fields) {
@@ -1322,15 +1230,15 @@ class Session {
         }
         calls.push_back(argv);
       }
-      for (const auto& argv : calls) sent.push_back(script_call(retry_script(), true, {dead, bus}, argv));
-      for (const auto& s : sent) c.append(s.args);
+      retry_script().prepare(c);
+      for (const auto& argv : calls) retry_script().append(c, {dead, bus}, argv);
       std::vector<Reply> replies;
       for (std::size_t i = 0; i < batch.size(); ++i) replies.push_back(c.read_reply());
       std::string text;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         Reply& rr = replies[i];
         // NOSCRIPT: nothing ran (the server lost its script cache); again with EVAL.
-        if (no_script(rr)) rr = eval(c, retry_script(), {dead, bus}, calls[i]);
+        if (Script::is_noscript(rr)) rr = retry_script().eval(c, {dead, bus}, calls[i]);
         if (rr.is_error()) script_error(rr, "retry dead letter " + batch[i].entry);
         if (rr.is_nil()) continue;  // someone else retried or purged it meanwhile
         text += message_id_of(batch[i].fields) + "\n";

@@ -84,7 +84,6 @@ std::string state_change_json(const StateChange& c);
 // escape_text (bytes made one printable line) is in text.hpp.
 // 2026-01-02T03:04:05Z, or with milliseconds 2026-01-02T03:04:05.678Z.
 std::string format_time_utc(std::int64_t ms, bool millis = false);
-std::string sha1_hex(std::string_view data);
 
 // A live module instance, from its JSON in NS:module:NAME.
 struct ModuleInstance {
