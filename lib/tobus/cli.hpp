@@ -72,6 +72,10 @@ class Program {
   std::map<const CLI::Option*, std::pair<Choices, std::vector<std::string>>> choices_;
 };
 
+// The commands of `app` (a program with subcommands) with their arguments and options, for the
+// end of its --help (each command's own --help has the details).
+std::string commands_help(const CLI::App& app);
+
 // The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,
 // XDG_RUNTIME_DIR, XDG_STATE_HOME).
 std::string default_socket_path();

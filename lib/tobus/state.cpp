@@ -1,6 +1,5 @@
 #include "tobus/state.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
@@ -1274,43 +1273,7 @@ class Session {
   int out_;
 };
 
-void add_commands_help(const CLI::App& app, const std::string& prefix, std::string& out) {
-  auto line = [&out](const std::string& left, const std::string& right) {
-    constexpr std::size_t column = 30;
-    std::string pad = left.size() < column ? std::string(column - left.size(), ' ')
-                                            : "\n" + std::string(column, ' ');
-    out += left + pad + right + "\n";
-  };
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-    std::string usage = "  " + prefix + sub->get_name();
-    std::vector<const CLI::Option*> options;
-    for (const CLI::Option* opt : sub->get_options()) {
-      if (opt->get_lnames().empty() && opt->get_snames().empty() && opt->get_positional()) {
-        std::string arg = opt->get_name() + (opt->get_items_expected_max() > 1 ? "..." : "");
-        usage += " " + (opt->get_required() ? arg : "[" + arg + "]");
-      } else if (!opt->get_lnames().empty() && opt->get_lnames().front() != "help") {
-        options.push_back(opt);
-      }
-    }
-    if (!sub->get_subcommands([](const CLI::App*) { return true; }).empty()) {
-      add_commands_help(*sub, prefix + sub->get_name() + " ", out);
-      continue;
-    }
-    line(usage, sub->get_description());
-    for (const CLI::Option* opt : options) {
-      std::string value = opt->get_type_size() == 0 ? "" : " " + opt->get_type_name();
-      line("      --" + opt->get_lnames().front() + value, opt->get_description());
-    }
-  }
-}
-
 }  // namespace
-
-std::string commands_help(const CLI::App& app) {
-  std::string out = "Commands (a command's options follow it; see also COMMAND --help):\n";
-  add_commands_help(app, "", out);
-  return out;
-}
 
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options, int out_fd) {
   // wait and watch block on Redis and must end by a stop signal at once; dead retry stops between

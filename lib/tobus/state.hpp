@@ -22,10 +22,6 @@
 #include "tobus/text.hpp"
 #include "tobus/url.hpp"
 
-namespace CLI {
-class App;
-}
-
 namespace tobus {
 
 // --- names and keys ----------------------------------------------------------------------------
@@ -135,10 +131,6 @@ struct StateOptions {
   std::optional<Millis> timeout;     // wait
   std::optional<Millis> older_than;  // dead purge
 };
-
-// The commands of `app` with their arguments and options, for the end of its --help (each
-// command's own --help has the details).
-std::string commands_help(const CLI::App& app);
 
 // Validates the arguments (Error(usage)), runs the verb and returns the exit code.
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options,
