@@ -21,7 +21,7 @@
 #include "tobus/router.hpp"
 #include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
-#include "tobus/state.hpp"
+#include "tobus/state_record.hpp"
 #include "tobus/stream.hpp"
 #include "tobus/text.hpp"
 

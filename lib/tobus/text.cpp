@@ -59,6 +59,8 @@ std::string escape(std::string_view s, bool quote) {
 std::string escape_text(std::string_view s) { return escape(s, false); }
 std::string escape_bytes(std::string_view s) { return escape(s, true); }
 
+std::string quote(std::string_view s) { return "'" + escape_text(s.substr(0, 200)) + "'"; }
+
 std::string last_line(std::string_view text) {
   auto end = text.find_last_not_of('\n');
   if (end == std::string_view::npos) return {};

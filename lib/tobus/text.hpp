@@ -27,6 +27,9 @@ std::string escape_text(std::string_view s);
 // The same, and a double quote as \", for text shown between double quotes.
 std::string escape_bytes(std::string_view s);
 
+// For messages: 'TEXT', escaped (escape_text), at most its first 200 bytes.
+std::string quote(std::string_view s);
+
 // The last line of `text` that is followed by no other text: trailing newlines are ignored, so
 // "a\nb\n\n" gives "b". Empty when `text` has no line. For a process's stderr, which says most last.
 std::string last_line(std::string_view text);
