@@ -80,3 +80,9 @@ TEST_CASE("table_lines: columns two spaces apart") {
         std::vector<std::string>{"MODULE  INBOX  SEEN", "m       12345    3s"});
   CHECK(table_lines({{"x"}}, 0) == std::vector<std::string>{"x"});
 }
+
+TEST_CASE("quote: escaped, in single quotes, at most 200 bytes") {
+  CHECK(quote("job:1") == "'job:1'");
+  CHECK(quote("a\nb") == "'a\\nb'");
+  CHECK(quote(std::string(300, 'x')) == "'" + std::string(200, 'x') + "'");
+}
