@@ -22,7 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto block_time = std::chrono::milliseconds(2000);
 constexpr auto maintenance_every = std::chrono::milliseconds(1000);
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto dead_warning_every = std::chrono::seconds(60);
 
 struct Plan {

@@ -1,22 +1,17 @@
 #include "tobus/cli.hpp"
 
-#include <pwd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <thread>
 
+#include "tobus/embedded.hpp"
 #include "tobus/error.hpp"
 #include "tobus/message.hpp"
-#include "tobus/redis.hpp"
-#include "tobus/signals.hpp"
 #include "tobus/size.hpp"
-#include "tobus/trusted_dir.hpp"
 
 namespace tobus {
 namespace {
@@ -157,22 +152,6 @@ void print_options(const CLI::App& app, const ChoiceMap& published) {
 
 }  // namespace
 
-std::string default_socket_path() {
-  if (const char* s = std::getenv("TOBUS_SOCKET"); s && *s) return s;
-  if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r && *r) return std::string(r) + "/tobus/redis.sock";
-  return "/tmp/tobus-" + std::to_string(getuid()) + "/redis.sock";
-}
-
-std::string default_data_dir() {
-  if (const char* s = std::getenv("TOBUS_DATA_DIR"); s && *s) return s;
-  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/tobus";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/state/tobus";
-  // Not /tmp/.local/...: another user could own /tmp/.local and swap the data directory under it.
-  if (const struct passwd* pw = getpwuid(getuid()); pw && pw->pw_dir && *pw->pw_dir)
-    return std::string(pw->pw_dir) + "/.local/state/tobus";
-  return "/tmp/tobus-" + std::to_string(getuid()) + "-state";
-}
-
 Program::Program(std::string name, std::string description)
     : name_(std::move(name)), app_(std::move(description), name_) {
   app_.set_version_flag("--version", name_ + " " + TOBUS_VERSION, "Print the version and exit");
@@ -245,34 +224,7 @@ CLI::Option* Program::add_duration(const std::string& names, Millis& target, con
 
 RedisAddress Program::redis_address(bool wait_for_bus) const {
   if (!common_.redis.empty()) return parse_redis_url(common_.redis);
-  RedisAddress embedded;
-  embedded.kind = RedisAddress::Kind::unix_socket;
-  embedded.path = default_socket_path();
-  RedisAddress fallback;
-  std::string untrusted;  // why the server answering at the fallback address is not used
-  // `tobus-bus & tobus-module ...` pasted at once: the bus's embedded server needs a moment.
-  auto deadline = std::chrono::steady_clock::now() + (wait_for_bus ? std::chrono::seconds(5) : std::chrono::seconds(0));
-  for (;;) {
-    // A socket in a directory another user controls is refused, not connected to (throws).
-    if (trusted_socket(embedded.path) && redis_answers(embedded)) return embedded;
-    // Any local user can listen on 6379: only a server of this user's, root's or redis's is used.
-    if (redis_answers(fallback)) {
-      untrusted = untrusted_listener(fallback.port);
-      if (untrusted.empty()) return fallback;
-    }
-    if (!wait_for_bus || std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) break;
-    spdlog::debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
-                  fallback.display());
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (untrusted.empty()) return fallback;  // nothing answers: connecting says so
-  std::string where = "the Redis on " + fallback.host + ":" + std::to_string(fallback.port) + ": " + untrusted +
-                      " (set TOBUS_REDIS=redis://" + fallback.host + ":" + std::to_string(fallback.port) +
-                      " to use it)";
-  if (wait_for_bus) throw Error(ErrorKind::failed, "refusing " + where);
-  // tobus-bus starts its own server at the embedded socket instead.
-  spdlog::warn("ignoring {}", where);
-  return embedded;
+  return find_redis(wait_for_bus);
 }
 
 int Program::run(int argc, char** argv, const std::function<int()>& job) {
@@ -310,6 +262,46 @@ int Program::run(int argc, char** argv, const std::function<int()>& job) {
     spdlog::error("{}", e.what());
     return exit_code::failed;
   }
+}
+
+namespace {
+
+void add_commands_help(const CLI::App& app, const std::string& prefix, std::string& out) {
+  auto line = [&out](const std::string& left, const std::string& right) {
+    constexpr std::size_t column = 30;
+    std::string pad = left.size() < column ? std::string(column - left.size(), ' ')
+                                            : "\n" + std::string(column, ' ');
+    out += left + pad + right + "\n";
+  };
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    std::string usage = "  " + prefix + sub->get_name();
+    std::vector<const CLI::Option*> options;
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (opt->get_lnames().empty() && opt->get_snames().empty() && opt->get_positional()) {
+        std::string arg = opt->get_name() + (opt->get_items_expected_max() > 1 ? "..." : "");
+        usage += " " + (opt->get_required() ? arg : "[" + arg + "]");
+      } else if (!opt->get_lnames().empty() && opt->get_lnames().front() != "help") {
+        options.push_back(opt);
+      }
+    }
+    if (!sub->get_subcommands([](const CLI::App*) { return true; }).empty()) {
+      add_commands_help(*sub, prefix + sub->get_name() + " ", out);
+      continue;
+    }
+    line(usage, sub->get_description());
+    for (const CLI::Option* opt : options) {
+      std::string value = opt->get_type_size() == 0 ? "" : " " + opt->get_type_name();
+      line("      --" + opt->get_lnames().front() + value, opt->get_description());
+    }
+  }
+}
+
+}  // namespace
+
+std::string commands_help(const CLI::App& app) {
+  std::string out = "Commands (a command's options follow it; see also COMMAND --help):\n";
+  add_commands_help(app, "", out);
+  return out;
 }
 
 }  // namespace tobus

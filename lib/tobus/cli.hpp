@@ -56,13 +56,7 @@ class Program {
   // Parses argv, sets up logging, runs `job` and returns the process's exit code.
   int run(int argc, char** argv, const std::function<int()>& job);
 
-  // Where Redis is: --redis, TOBUS_REDIS, the embedded bus's socket if it answers, else
-  // 127.0.0.1:6379. Without a URL and with nothing answering, waits up to 5s for a bus that is
-  // starting (unless `wait_for_bus` is false). Connecting is the caller's business.
-  // Unconfigured places are trusted only when they are the user's (trusted_dir.hpp): a socket
-  // elsewhere throws Error(failed); so does a server on 127.0.0.1:6379 of another user's, or,
-  // without `wait_for_bus`, it is passed over with a warning for the embedded socket (where
-  // tobus-bus then starts its own).
+  // Where Redis is: --redis, TOBUS_REDIS, else find_redis(wait_for_bus) (embedded.hpp).
   RedisAddress redis_address(bool wait_for_bus = true) const;
 
  private:
@@ -72,9 +66,8 @@ class Program {
   std::map<const CLI::Option*, std::pair<Choices, std::vector<std::string>>> choices_;
 };
 
-// The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,
-// XDG_RUNTIME_DIR, XDG_STATE_HOME).
-std::string default_socket_path();
-std::string default_data_dir();
+// The commands of `app` (a program with subcommands) with their arguments and options, for the
+// end of its --help (each command's own --help has the details).
+std::string commands_help(const CLI::App& app);
 
 }  // namespace tobus

@@ -1,5 +1,6 @@
 #include "tobus/embedded.hpp"
 
+#include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include "tobus/error.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/runner.hpp"
+#include "tobus/signals.hpp"
 #include "tobus/trusted_dir.hpp"
 
 extern char** environ;
@@ -92,6 +94,53 @@ EmbeddedRedis::~EmbeddedRedis() {
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   spdlog::info("embedded redis-server stopped");
+}
+
+std::string default_socket_path() {
+  if (const char* s = std::getenv("TOBUS_SOCKET"); s && *s) return s;
+  if (const char* r = std::getenv("XDG_RUNTIME_DIR"); r && *r) return std::string(r) + "/tobus/redis.sock";
+  return "/tmp/tobus-" + std::to_string(getuid()) + "/redis.sock";
+}
+
+std::string default_data_dir() {
+  if (const char* s = std::getenv("TOBUS_DATA_DIR"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/tobus";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/state/tobus";
+  // Not /tmp/.local/...: another user could own /tmp/.local and swap the data directory under it.
+  if (const struct passwd* pw = getpwuid(getuid()); pw && pw->pw_dir && *pw->pw_dir)
+    return std::string(pw->pw_dir) + "/.local/state/tobus";
+  return "/tmp/tobus-" + std::to_string(getuid()) + "-state";
+}
+
+RedisAddress find_redis(bool wait_for_bus) {
+  RedisAddress embedded;
+  embedded.kind = RedisAddress::Kind::unix_socket;
+  embedded.path = default_socket_path();
+  RedisAddress fallback;
+  std::string untrusted;  // why the server answering at the fallback address is not used
+  // `tobus-bus & tobus-module ...` pasted at once: the bus's embedded server needs a moment.
+  auto deadline = std::chrono::steady_clock::now() + (wait_for_bus ? std::chrono::seconds(5) : std::chrono::seconds(0));
+  for (;;) {
+    // A socket in a directory another user controls is refused, not connected to (throws).
+    if (trusted_socket(embedded.path) && redis_answers(embedded)) return embedded;
+    // Any local user can listen on 6379: only a server of this user's, root's or redis's is used.
+    if (redis_answers(fallback)) {
+      untrusted = untrusted_listener(fallback.port);
+      if (untrusted.empty()) return fallback;
+    }
+    if (!wait_for_bus || std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) break;
+    spdlog::debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
+                  fallback.display());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (untrusted.empty()) return fallback;  // nothing answers: connecting says so
+  std::string where = "the Redis on " + fallback.host + ":" + std::to_string(fallback.port) + ": " + untrusted +
+                      " (set TOBUS_REDIS=redis://" + fallback.host + ":" + std::to_string(fallback.port) +
+                      " to use it)";
+  if (wait_for_bus) throw Error(ErrorKind::failed, "refusing " + where);
+  // tobus-bus starts its own server at the embedded socket instead.
+  spdlog::warn("ignoring {}", where);
+  return embedded;
 }
 
 }  // namespace tobus

@@ -27,4 +27,18 @@ class EmbeddedRedis {
   RedisAddress address_;
 };
 
+// The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,
+// XDG_RUNTIME_DIR, XDG_STATE_HOME).
+std::string default_socket_path();
+std::string default_data_dir();
+
+// Where Redis is when no URL is configured: the embedded bus's socket if it answers, else
+// 127.0.0.1:6379. With nothing answering, waits up to 5s for a bus that is starting (unless
+// `wait_for_bus` is false). Connecting is the caller's business.
+// Unconfigured places are trusted only when they are the user's (trusted_dir.hpp): a socket
+// elsewhere throws Error(failed); so does a server on 127.0.0.1:6379 of another user's, or,
+// without `wait_for_bus`, it is passed over with a warning for the embedded socket (where
+// tobus-bus then starts its own).
+RedisAddress find_redis(bool wait_for_bus);
+
 }  // namespace tobus

@@ -15,7 +15,7 @@ namespace {
 // Stores a part and acknowledges its inbox entry atomically: the part is durable before the
 // entry is gone. KEYS: join hash, inbox. ARGV: group of the inbox, entry id, part name, packed
 // part, expected parts, now, the group's name.
-constexpr std::string_view add_script = R"lua(
+constexpr std::string_view add_lua = R"lua(
 if redis.call('HEXISTS', KEYS[1], 'done') == 1 then
   -- A late duplicate of a part of a group already handled: dropped.
   redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -34,7 +34,7 @@ return 1
 // Hands the joined result on and forgets the group's parts in one step, leaving a marker so a
 // late duplicate of a part does not start the group again. KEYS: bus, join hash, lock.
 // ARGV: how long the marker lives (ms), then the result entry's fields.
-constexpr std::string_view done_script = R"lua(
+constexpr std::string_view done_lua = R"lua(
 local ttl = table.remove(ARGV, 1)
 redis.call('XADD', KEYS[1], '*', unpack(ARGV))
 redis.call('DEL', KEYS[2], KEYS[3])
@@ -42,6 +42,15 @@ redis.call('HSET', KEYS[2], 'done', '1')
 redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 )lua";
+
+const Script& add_script() {
+  static const Script s{std::string(add_lua)};
+  return s;
+}
+const Script& done_script() {
+  static const Script s{std::string(done_lua)};
+  return s;
+}
 
 std::string padded(int i) {
   char buf[16];
@@ -113,8 +122,9 @@ std::optional<ReadyGroup> Joiner::add(Connection& c, const std::string& inbox, c
   std::string part = options_.correlated > 0 ? m.id : padded(m.fan->index);
   int expected = options_.correlated > 0 ? options_.correlated : m.fan->n;
   std::string key = keys_.join(module_, group);
-  Reply r = c.command({"EVAL", add_script, "2", key, inbox, Keys::module_group, entry.id, part,
-                       pack_fields(entry.fields), std::to_string(expected), std::to_string(now_ms()), group});
+  Reply r = add_script().eval(c, {key, inbox},
+                              {Keys::module_group, entry.id, part, pack_fields(entry.fields),
+                               std::to_string(expected), std::to_string(now_ms()), group});
   if (r.is_error()) throw Error(ErrorKind::failed, "cannot store a part of group '" + group + "': " + std::string(r.str()));
   return evaluate(c, key);
 }
@@ -215,13 +225,13 @@ void Joiner::finish(Connection& c, const ReadyGroup& g, const Message& result) {
   // Duplicates come from redeliveries, within minutes; a day covers them with room to spare.
   std::string ttl = std::to_string(std::max<long long>(options_.timeout.count() * 2, 24LL * 3600 * 1000));
   const std::string bus = keys_.bus();  // Args holds views: the strings must outlive it
-  Args args{"EVAL", done_script, "3", bus, g.key, g.lock, ttl};
+  Args argv{ttl};
   Fields fields = encode(result);
   for (const auto& [k, v] : fields) {
-    args.push_back(k);
-    args.push_back(v);
+    argv.push_back(k);
+    argv.push_back(v);
   }
-  Reply r = c.command(args);
+  Reply r = done_script().eval(c, {bus, g.key, g.lock}, argv);
   if (r.is_error()) throw Error(ErrorKind::failed, "cannot hand on the joined result: " + std::string(r.str()));
 }
 

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "tobus/error.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -16,12 +17,6 @@ namespace {
 constexpr std::size_t max_name = 64;
 constexpr std::size_t max_id = 200;
 constexpr std::string_view header_prefix = "h:";
-
-template <typename Int>
-bool to_int(std::string_view s, Int& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
 
 bool split_route(std::string_view text, std::vector<std::string>& out, std::string& bad) {
   out.clear();

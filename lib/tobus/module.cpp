@@ -22,8 +22,9 @@
 #include "tobus/runner.hpp"
 #include "tobus/signals.hpp"
 #include "tobus/size.hpp"
-#include "tobus/state.hpp"
+#include "tobus/state_record.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 
 extern char** environ;
 
@@ -34,7 +35,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr auto max_backoff = milliseconds(60'000);
 constexpr auto write_warning_every = std::chrono::seconds(60);
 // Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
@@ -518,10 +518,8 @@ class Worker {
         else if (rc > 128 && rc < 128 + 65) error = "handler killed by signal " + std::to_string(rc - 128);
         else error = "handler exited with " + std::to_string(rc);
       }
-      auto nl = tail.find_last_not_of('\n');
-      std::string last_line = nl == std::string::npos ? "" : tail.substr(0, nl + 1);
-      last_line = last_line.substr(last_line.rfind('\n') == std::string::npos ? 0 : last_line.rfind('\n') + 1);
-      spdlog::warn("{}: {}{}", m.id, error, last_line.empty() ? "" : ": " + last_line);
+      std::string line = last_line(tail);
+      spdlog::warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
       m.rc = rc;
       m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
     }

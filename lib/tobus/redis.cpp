@@ -173,6 +173,48 @@ Connection connect_with_retry(const RedisAddress& address, std::chrono::millisec
   }
 }
 
+bool Script::is_noscript(const ReplyView& r) { return r.is_error() && r.str().starts_with("NOSCRIPT"); }
+
+std::string Script::sha(Connection& c) const {
+  std::lock_guard lock(mutex_);
+  if (sha_.empty() && !refused_) {
+    Reply r = c.command({"SCRIPT", "LOAD", text_});
+    if (r.is_string() && !r.is_error()) sha_ = std::string(r.str());
+    else if (r.is_error() && r.str().starts_with("NOPERM")) refused_ = true;  // else: again next time
+  }
+  return sha_;
+}
+
+void Script::prepare(Connection& c) const { sha(c); }
+
+Args Script::call(bool by_sha, const std::string& sha, const std::string& nkeys, const Args& keys,
+                  const Args& argv) const {
+  Args args{by_sha ? "EVALSHA" : "EVAL", by_sha ? std::string_view(sha) : std::string_view(text_), nkeys};
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), argv.begin(), argv.end());
+  return args;
+}
+
+Reply Script::eval(Connection& c, const Args& keys, const Args& argv) const {
+  const std::string nkeys = std::to_string(keys.size());
+  const std::string s = sha(c);
+  if (!s.empty()) {
+    Reply r = c.command(call(true, s, nkeys, keys, argv));
+    if (!is_noscript(r)) return r;
+  }
+  return c.command(call(false, s, nkeys, keys, argv));
+}
+
+void Script::append(Connection& c, const Args& keys, const Args& argv) const {
+  const std::string nkeys = std::to_string(keys.size());
+  std::string s;
+  {
+    std::lock_guard lock(mutex_);
+    s = sha_;
+  }
+  c.append(call(!s.empty(), s, nkeys, keys, argv));
+}
+
 bool redis_answers(const RedisAddress& address) {
   try {
     auto c = Connection::open(address, std::chrono::milliseconds(500));

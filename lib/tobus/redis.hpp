@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,6 +86,41 @@ class Connection {
   [[noreturn]] void fail(const char* doing);
   redisContext* c_ = nullptr;
   RedisAddress address_;
+};
+
+// How long a program's loop keeps trying to reconnect after losing Redis before it gives up.
+inline constexpr std::chrono::milliseconds reconnect_budget = std::chrono::seconds(30);
+
+// A Lua script, run by the SHA-1 the server gives it (SCRIPT LOAD, once per process): EVALSHA, and
+// EVAL when the server answers NOSCRIPT (restarted, SCRIPT FLUSH: nothing ran, so running it again is
+// safe for any script). Where SCRIPT LOAD is refused (an ACL), plain EVAL. Safe to share between
+// threads; each call uses the caller's connection.
+class Script {
+ public:
+  explicit Script(std::string text) : text_(std::move(text)) {}
+  Script(const Script&) = delete;
+  Script& operator=(const Script&) = delete;
+
+  const std::string& text() const { return text_; }
+
+  // One round trip (two after NOSCRIPT). The reply as Connection::command gives it.
+  Reply eval(Connection& c, const Args& keys, const Args& argv) const;
+
+  // Pipelining: prepare() before appending anything (it may make a round trip), append() each
+  // call, read the replies, and eval() again each that is_noscript(): those did not run.
+  void prepare(Connection& c) const;
+  void append(Connection& c, const Args& keys, const Args& argv) const;
+  static bool is_noscript(const ReplyView& r);
+
+ private:
+  std::string sha(Connection& c) const;  // loads it on first use; empty when SCRIPT LOAD is refused
+  Args call(bool by_sha, const std::string& sha, const std::string& nkeys, const Args& keys,
+            const Args& argv) const;
+
+  std::string text_;
+  mutable std::mutex mutex_;
+  mutable std::string sha_;
+  mutable bool refused_ = false;
 };
 
 // Tries to connect until `budget` is spent, waiting 100ms doubling to 2s between tries;

@@ -24,13 +24,13 @@
 #include "tobus/redis.hpp"
 #include "tobus/size.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t max_pipeline = 1024;
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 
 std::string_view delimiter(Framing f) {
   switch (f) {
@@ -250,10 +250,8 @@ class Waiter {
                     .str() +
                 "\n";
       // The handler's last stderr line says most; the reason stands in when it wrote none.
-      auto end = stderr_tail.find_last_not_of('\n');
-      std::string last_line = end == std::string::npos ? "" : stderr_tail.substr(0, end + 1);
-      if (auto nl = last_line.rfind('\n'); nl != std::string::npos) last_line = last_line.substr(nl + 1);
-      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, last_line.empty() ? error : last_line);
+      std::string line = last_line(stderr_tail);
+      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, line.empty() ? error : line);
     }
     int n = std::atoi(fan_n.c_str());
     if (n > 1) {

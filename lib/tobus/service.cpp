@@ -22,6 +22,7 @@
 #include "tobus/io.hpp"
 #include "tobus/json.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/text.hpp"
 
 extern char** environ;
 
@@ -269,14 +270,6 @@ std::string describe_rc(int rc) {
   if (rc == rc_tempfail) return "the handler asked for a retry (75)";
   if (rc > 128 && rc < 128 + 65) return "handler killed by signal " + std::to_string(rc - 128);
   return "handler exited with " + std::to_string(rc);
-}
-
-std::string last_line(const std::string& text) {
-  auto end = text.find_last_not_of('\n');
-  if (end == std::string::npos) return {};
-  auto start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1,
-                     end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 }  // namespace

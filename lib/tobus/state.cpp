@@ -1,6 +1,5 @@
 #include "tobus/state.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,23 +21,17 @@
 #include "tobus/json.hpp"
 #include "tobus/registry.hpp"
 #include "tobus/signals.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 // A write made with plain HSET is not in the change stream: `wait` re-reads the record this often.
 constexpr auto recheck_every = std::chrono::seconds(5);
 constexpr int read_batch = 500;
 constexpr int retry_batch = 100;
 constexpr std::size_t show_payload_max = 4096;
-
-template <typename Int>
-bool to_int(std::string_view s, Int& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
 
 std::optional<std::int64_t> int_of(std::string_view s) {
   std::int64_t v = 0;
@@ -79,8 +72,6 @@ JsonObject& add_opt(JsonObject& o, std::string_view key, const std::string& v) {
   return o.add_raw(key, "null");
 }
 
-std::string quote(std::string_view s) { return "'" + escape_text(s.substr(0, 200)) + "'"; }
-
 // An error reply from reading `key`, which should hold a `want`: a clear line, exit 4 for a key
 // of the wrong type (written by hand), else exit 1.
 [[noreturn]] void read_error(Connection& c, const ReplyView& r, std::string_view key, std::string_view want,
@@ -94,95 +85,6 @@ std::string quote(std::string_view s) { return "'" + escape_text(s.substr(0, 200
 }
 
 // --- Lua scripts ---------------------------------------------------------------------------------
-
-struct Script {
-  explicit Script(std::string t) : text(std::move(t)), sha(sha1_hex(text)) {}
-  std::string text;
-  std::string sha;
-};
-
-// Every state write first checks the types of the record and of the change stream, so a key
-// written by hand is reported, not half-written (a script is not rolled back on an error).
-constexpr std::string_view prelude = R"lua(
-local function expect(key, want)
-  local t = redis.call('TYPE', key)['ok']
-  if t ~= want and t ~= 'none' then
-    return redis.error_reply('WRONGTYPE ' .. key .. ' ' .. t .. ' ' .. want)
-  end
-end
-local bad = expect(KEYS[1], 'hash') or expect(KEYS[2], 'stream')
-if bad then return bad end
-local event = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'name', ARGV[1]}
-)lua";
-
-const Script& set_script() {
-  static const Script s(std::string(prelude) + R"lua(
-event[#event + 1] = 'op'; event[#event + 1] = 'set'
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  event[#event + 1] = 'field'; event[#event + 1] = ARGV[i]
-  event[#event + 1] = 'value'; event[#event + 1] = ARGV[i + 1]
-end
-redis.call(unpack(event))
-return 1
-)lua");
-  return s;
-}
-
-const Script& del_script() {
-  static const Script s(std::string(prelude) + R"lua(
-event[#event + 1] = 'op'; event[#event + 1] = 'del'
-local n = 0
-if #ARGV < 3 then
-  n = redis.call('HLEN', KEYS[1])
-  if n == 0 then return 0 end
-  redis.call('DEL', KEYS[1])
-else
-  for i = 3, #ARGV do
-    if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
-      n = n + 1
-      event[#event + 1] = 'field'; event[#event + 1] = ARGV[i]
-    end
-  end
-  if n == 0 then return 0 end
-end
-redis.call(unpack(event))
-return n
-)lua");
-  return s;
-}
-
-// An absent field counts as empty: EXPECTED '' means "absent or empty".
-const Script& cas_script() {
-  static const Script s(std::string(prelude) + R"lua(
-local found = redis.call('HGET', KEYS[1], ARGV[3])
-if not found then found = '' end
-if found ~= ARGV[4] then return {0, found} end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[5])
-event[#event + 1] = 'op'; event[#event + 1] = 'cas'
-event[#event + 1] = 'field'; event[#event + 1] = ARGV[3]
-event[#event + 1] = 'value'; event[#event + 1] = ARGV[5]
-redis.call(unpack(event))
-return {1, found}
-)lua");
-  return s;
-}
-
-// The new value is read back as a string: Lua numbers are doubles and would round big integers.
-const Script& incr_script() {
-  static const Script s(std::string(prelude) + R"lua(
-local r = redis.pcall('HINCRBY', KEYS[1], ARGV[3], ARGV[4])
-if type(r) == 'table' and r.err then return r end
-local v = redis.call('HGET', KEYS[1], ARGV[3])
-event[#event + 1] = 'op'; event[#event + 1] = 'incr'
-event[#event + 1] = 'field'; event[#event + 1] = ARGV[3]
-event[#event + 1] = 'value'; event[#event + 1] = v
-event[#event + 1] = 'by'; event[#event + 1] = ARGV[4]
-redis.call(unpack(event))
-return v
-)lua");
-  return s;
-}
 
 // Moves one dead letter back onto the bus: the XADD and the XDEL in one atomic step, so an
 // interrupted retry leaves every message either still dead or back on the bus, never both or
@@ -203,108 +105,9 @@ return id
   return s;
 }
 
-struct ScriptCall {
-  Args args;
-};
-
-// The scripts take one or two keys; the count is a static string, so the views stay valid.
-ScriptCall script_call(const Script& s, bool by_sha, std::initializer_list<std::string_view> keys,
-                       const Args& argv) {
-  static constexpr std::string_view counts[] = {"0", "1", "2", "3"};
-  ScriptCall call;
-  call.args = {by_sha ? "EVALSHA" : "EVAL", by_sha ? std::string_view(s.sha) : std::string_view(s.text),
-               counts[std::min<std::size_t>(keys.size(), 3)]};
-  call.args.insert(call.args.end(), keys.begin(), keys.end());
-  call.args.insert(call.args.end(), argv.begin(), argv.end());
-  return call;
-}
-
-bool no_script(const ReplyView& r) { return r.is_error() && r.str().starts_with("NOSCRIPT"); }
-
-// EVALSHA, and EVAL when the server does not have the script yet (NOSCRIPT: nothing ran).
-Reply eval(Connection& c, const Script& s, std::initializer_list<std::string_view> keys, const Args& argv) {
-  {
-    ScriptCall call = script_call(s, true, keys, argv);
-    Reply r = c.command(call.args);
-    if (!no_script(r)) return r;
-  }
-  ScriptCall call = script_call(s, false, keys, argv);
-  return c.command(call.args);
-}
-
-// The error reply of a write script, as an Error: "WRONGTYPE KEY TYPE WANT" from the prelude.
-[[noreturn]] void script_error(const ReplyView& r, const std::string& doing) {
-  std::string_view e = r.str();
-  if (e.starts_with("WRONGTYPE ")) {
-    std::string words[3];
-    std::size_t pos = 10;
-    for (auto& w : words) {
-      auto sp = e.find(' ', pos);
-      w = std::string(e.substr(pos, sp == std::string_view::npos ? std::string_view::npos : sp - pos));
-      pos = sp == std::string_view::npos ? e.size() : sp + 1;
-    }
-    throw Error(ErrorKind::bad_input,
-                "cannot " + doing + ": '" + words[0] + "' holds a " + words[1] + ", not a " + words[2]);
-  }
-  throw Error(ErrorKind::failed, "cannot " + doing + ": " + std::string(e));
-}
-
-std::string maxlen() { return std::to_string(state_changes_maxlen); }
-
-// --- SHA-1 (for EVALSHA) -------------------------------------------------------------------------
-
-std::uint32_t rol(std::uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
-
 }  // namespace
 
-// --- names, keys, helpers ------------------------------------------------------------------------
-
-bool valid_state_name(std::string_view name) {
-  if (name.empty() || name.size() > 200) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == ':' || c == '@' || c == '/' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-std::string state_key(const Keys& keys, std::string_view name) {
-  return keys.ns() + ":state:" + std::string(name);
-}
-std::string state_changes_key(const Keys& keys) { return keys.ns() + ":state-changes"; }
-
-std::string escape_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x80) {
-      // UTF-8 text stays readable; other bytes are escaped.
-      std::size_t n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 1;
-      if (n > 1 && is_utf8(s.substr(i, n))) {
-        out += s.substr(i, n);
-        i += n - 1;
-        continue;
-      }
-    }
-    switch (ch) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20 || ch >= 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out;
-}
+// --- helpers -------------------------------------------------------------------------------------
 
 std::string format_time_utc(std::int64_t ms, bool millis) {
   if (ms < 0) ms = 0;
@@ -319,58 +122,6 @@ std::string format_time_utc(std::int64_t ms, bool millis) {
     out += buf;
   }
   return out + "Z";
-}
-
-std::string sha1_hex(std::string_view data) {
-  std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-  std::string msg(data);
-  std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
-  msg += static_cast<char>(0x80);
-  while (msg.size() % 64 != 56) msg += '\0';
-  for (int i = 7; i >= 0; --i) msg += static_cast<char>((bits >> (i * 8)) & 0xff);
-  for (std::size_t chunk = 0; chunk < msg.size(); chunk += 64) {
-    std::uint32_t w[80];
-    for (int i = 0; i < 16; ++i) {
-      const auto* p = reinterpret_cast<const unsigned char*>(msg.data() + chunk + i * 4);
-      w[i] = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
-    }
-    for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; ++i) {
-      std::uint32_t f, k;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDC;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6;
-      }
-      std::uint32_t t = rol(a, 5) + f + e + k + w[i];
-      e = d;
-      d = c;
-      c = rol(b, 30);
-      b = a;
-      a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-  }
-  std::string out;
-  char buf[9];
-  for (auto v : h) {
-    std::snprintf(buf, sizeof buf, "%08x", v);
-    out += buf;
-  }
-  return out;
 }
 
 ModuleInstance parse_instance(std::string id, std::string_view json) {
@@ -479,59 +230,6 @@ std::optional<Fields> retry_fields(const DeadLetter& d, const std::vector<std::s
   m.rc = 0;
   m.failure.reset();
   return encode(m);
-}
-
-// --- writes --------------------------------------------------------------------------------------
-
-void state_set(Connection& c, const Keys& keys, std::string_view name, const Fields& fields) {
-  std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
-  Args argv{name, ml};
-  for (const auto& [f, v] : fields) {
-    argv.push_back(f);
-    argv.push_back(v);
-  }
-  Reply r = eval(c, set_script(), {key, changes}, argv);
-  if (r.is_error()) script_error(r, "set " + quote(name));
-}
-
-long long state_del(Connection& c, const Keys& keys, std::string_view name,
-                    const std::vector<std::string>& fields) {
-  std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
-  Args argv{name, ml};
-  for (const auto& f : fields) argv.push_back(f);
-  Reply r = eval(c, del_script(), {key, changes}, argv);
-  if (r.is_error()) script_error(r, "delete from " + quote(name));
-  return r.integer();
-}
-
-bool state_cas(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
-               std::string_view expected, std::string_view desired, std::string* found) {
-  std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
-  Reply r = eval(c, cas_script(), {key, changes}, Args{name, ml, field, expected, desired});
-  if (r.is_error()) script_error(r, "compare-and-set " + quote(name));
-  if (found) *found = std::string(r[1].str());
-  return r[0].integer() == 1;
-}
-
-long long state_incr(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
-                     long long by) {
-  std::string key = state_key(keys, name), changes = state_changes_key(keys), ml = maxlen();
-  std::string n = std::to_string(by);
-  Reply r = eval(c, incr_script(), {key, changes}, Args{name, ml, field, n});
-  std::string doing = "increment " + quote(field) + " of " + quote(name);
-  if (r.is_error()) {
-    if (r.str().find("not an integer") != std::string_view::npos) {
-      Reply v = c.command({"HGET", key, field});
-      throw Error(ErrorKind::bad_input,
-                  "cannot " + doing + ": its value " + quote(v.str()) + " is not an integer");
-    }
-    if (r.str().find("overflow") != std::string_view::npos)
-      throw Error(ErrorKind::bad_input, "cannot " + doing + " by " + n + ": the result would overflow");
-    script_error(r, doing);
-  }
-  long long v = 0;
-  if (!to_int(r.str(), v)) throw Error(ErrorKind::failed, "cannot " + doing + ": unexpected reply");
-  return v;
 }
 
 // --- reads ---------------------------------------------------------------------------------------
@@ -893,30 +591,11 @@ class Session {
 
   // --- modules and jobs
 
-  static std::string age(std::int64_t ms) {
-    if (ms <= 0) return "never";
-    std::int64_t s = std::max<std::int64_t>(0, now_ms() - ms) / 1000;
-    if (s < 60) return std::to_string(s) + "s";
-    if (s < 3600) return std::to_string(s / 60) + "m";
-    if (s < 86400) return std::to_string(s / 3600) + "h";
-    return std::to_string(s / 86400) + "d";
-  }
+  static std::string age(std::int64_t ms) { return ms <= 0 ? "never" : age_text(now_ms() - ms); }
 
   static std::string table(const std::vector<std::vector<std::string>>& rows) {
-    std::vector<std::size_t> width;
-    for (const auto& r : rows)
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        if (width.size() <= i) width.push_back(0);
-        width[i] = std::max(width[i], r[i].size());
-      }
     std::string out;
-    for (const auto& r : rows) {
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        out += r[i];
-        if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 2, ' ');
-      }
-      out += "\n";
-    }
+    for (const auto& line : table_lines(rows)) out += line + "\n";
     return out;
   }
 
@@ -1328,7 +1007,7 @@ class Session {
         argv.push_back(k);
         argv.push_back(v);
       }
-      Reply r = eval(c, retry_script(), {dead, bus}, argv);
+      Reply r = retry_script().eval(c, {dead, bus}, argv);
       if (r.is_error()) script_error(r, "retry dead letter " + d.entry);
       if (r.is_nil())
         throw Error(ErrorKind::failed,
@@ -1370,7 +1049,6 @@ class Session {
       }
       // Pipelined; each script is atomic on its own, so a kill between two loses nothing.
       std::vector<Args> calls;
-      std::vector<ScriptCall> sent;
       for (const auto& p : batch) {
         Args argv{p.entry};
         for (const auto& [k, v] : p.fields) {
@@ -1379,15 +1057,15 @@ class Session {
         }
         calls.push_back(argv);
       }
-      for (const auto& argv : calls) sent.push_back(script_call(retry_script(), true, {dead, bus}, argv));
-      for (const auto& s : sent) c.append(s.args);
+      retry_script().prepare(c);
+      for (const auto& argv : calls) retry_script().append(c, {dead, bus}, argv);
       std::vector<Reply> replies;
       for (std::size_t i = 0; i < batch.size(); ++i) replies.push_back(c.read_reply());
       std::string text;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         Reply& rr = replies[i];
         // NOSCRIPT: nothing ran (the server lost its script cache); again with EVAL.
-        if (no_script(rr)) rr = eval(c, retry_script(), {dead, bus}, calls[i]);
+        if (Script::is_noscript(rr)) rr = retry_script().eval(c, {dead, bus}, calls[i]);
         if (rr.is_error()) script_error(rr, "retry dead letter " + batch[i].entry);
         if (rr.is_nil()) continue;  // someone else retried or purged it meanwhile
         text += message_id_of(batch[i].fields) + "\n";
@@ -1423,43 +1101,7 @@ class Session {
   int out_;
 };
 
-void add_commands_help(const CLI::App& app, const std::string& prefix, std::string& out) {
-  auto line = [&out](const std::string& left, const std::string& right) {
-    constexpr std::size_t column = 30;
-    std::string pad = left.size() < column ? std::string(column - left.size(), ' ')
-                                            : "\n" + std::string(column, ' ');
-    out += left + pad + right + "\n";
-  };
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-    std::string usage = "  " + prefix + sub->get_name();
-    std::vector<const CLI::Option*> options;
-    for (const CLI::Option* opt : sub->get_options()) {
-      if (opt->get_lnames().empty() && opt->get_snames().empty() && opt->get_positional()) {
-        std::string arg = opt->get_name() + (opt->get_items_expected_max() > 1 ? "..." : "");
-        usage += " " + (opt->get_required() ? arg : "[" + arg + "]");
-      } else if (!opt->get_lnames().empty() && opt->get_lnames().front() != "help") {
-        options.push_back(opt);
-      }
-    }
-    if (!sub->get_subcommands([](const CLI::App*) { return true; }).empty()) {
-      add_commands_help(*sub, prefix + sub->get_name() + " ", out);
-      continue;
-    }
-    line(usage, sub->get_description());
-    for (const CLI::Option* opt : options) {
-      std::string value = opt->get_type_size() == 0 ? "" : " " + opt->get_type_name();
-      line("      --" + opt->get_lnames().front() + value, opt->get_description());
-    }
-  }
-}
-
 }  // namespace
-
-std::string commands_help(const CLI::App& app) {
-  std::string out = "Commands (a command's options follow it; see also COMMAND --help):\n";
-  add_commands_help(app, "", out);
-  return out;
-}
 
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options, int out_fd) {
   // wait and watch block on Redis and must end by a stop signal at once; dead retry stops between

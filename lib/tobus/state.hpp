@@ -1,12 +1,7 @@
 #pragma once
-// State kept in Redis for shell scripts and modules (tobus-state(1), "THE STATE MODEL"), and what
-// tobus-state shows about a bus: the module registry, job records and dead letters.
-//
-// A state record NAME is the hash NS:state:NAME. Every write goes through one Lua script that
-// changes the hash and appends a change event to the stream NS:state-changes in the same atomic
-// step, so `wait` and `watch` block on the stream instead of polling the hash:
-//
-//   XADD NS:state-changes MAXLEN ~ 10000 * name NAME op set|del|cas|incr [field F [value V]]...
+// What tobus-state reads and shows about a bus (tobus-state(1)): state records and their change
+// events, the module registry, job records and dead letters. The record names, keys and writes,
+// which modules use too, are in state_record.hpp.
 
 #include <cstdint>
 #include <optional>
@@ -18,39 +13,12 @@
 #include "tobus/keys.hpp"
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
+#include "tobus/state_record.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 #include "tobus/url.hpp"
 
-namespace CLI {
-class App;
-}
-
 namespace tobus {
-
-// --- names and keys ----------------------------------------------------------------------------
-
-// A record name, or a field tobus-state writes: 1-200 of A-Z a-z 0-9 _ . : @ / -
-bool valid_state_name(std::string_view name);
-std::string state_key(const Keys& keys, std::string_view name);  // NS:state:NAME
-std::string state_changes_key(const Keys& keys);                 // NS:state-changes
-inline constexpr long long state_changes_maxlen = 10000;
-inline constexpr std::size_t max_state_fields = 1000;  // per write: the script's argument limit
-
-// --- writes: one Lua script each (atomic), with its change event --------------------------------
-// They throw Error(bad_input) when NS:state:NAME is not a hash or NS:state-changes not a stream,
-// and RedisError when the connection is lost. Names and fields are the caller's to validate.
-
-void state_set(Connection& c, const Keys& keys, std::string_view name, const Fields& fields);
-// Removes `fields`, or the whole record when `fields` is empty; returns how many fields went.
-long long state_del(Connection& c, const Keys& keys, std::string_view name,
-                    const std::vector<std::string>& fields);
-// Sets `field` to `desired` when its value is `expected` (an empty `expected` matches an absent or
-// empty field). True when it won; `found`, if given, gets the value it found (absent: empty).
-bool state_cas(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
-               std::string_view expected, std::string_view desired, std::string* found = nullptr);
-// HINCRBY; returns the new value. A value that is not an integer, or overflow: Error(bad_input).
-long long state_incr(Connection& c, const Keys& keys, std::string_view name, std::string_view field,
-                     long long by);
 
 // --- reads -------------------------------------------------------------------------------------
 
@@ -80,12 +48,9 @@ std::string state_change_json(const StateChange& c);
 
 // --- pure helpers ------------------------------------------------------------------------------
 
-// Makes bytes one printable line: \\ \n \r \t, and \xNN for other control bytes and for bytes
-// that are not UTF-8 (UTF-8 text stays as it is).
-std::string escape_text(std::string_view s);
+// escape_text (bytes made one printable line) is in text.hpp.
 // 2026-01-02T03:04:05Z, or with milliseconds 2026-01-02T03:04:05.678Z.
 std::string format_time_utc(std::int64_t ms, bool millis = false);
-std::string sha1_hex(std::string_view data);
 
 // A live module instance, from its JSON in NS:module:NAME.
 struct ModuleInstance {
@@ -137,10 +102,6 @@ struct StateOptions {
   std::optional<Millis> timeout;     // wait
   std::optional<Millis> older_than;  // dead purge
 };
-
-// The commands of `app` with their arguments and options, for the end of its --help (each
-// command's own --help has the details).
-std::string commands_help(const CLI::App& app);
 
 // Validates the arguments (Error(usage)), runs the verb and returns the exit code.
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options,

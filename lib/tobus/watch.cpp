@@ -35,6 +35,7 @@
 #include "tobus/json.hpp"
 #include "tobus/redis.hpp"
 #include "tobus/registry.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -42,15 +43,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int read_count = 1000;                    // entries per stream per XREAD
 constexpr auto scan_every = std::chrono::seconds(3);  // looking for new inboxes, at most this often
-constexpr auto reconnect_budget = std::chrono::seconds(30);
 constexpr std::int64_t live_heartbeat_ms = 15'000;  // an instance is live when it beat this recently
 constexpr std::size_t kept_durations = 10'000;      // per module, for the percentiles
-
-template <typename Int>
-bool to_int(std::string_view s, Int& out, int base = 10) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
-  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
-}
 
 // The time part of a stream entry id.
 std::int64_t entry_ms(std::string_view id) {
@@ -283,50 +277,6 @@ std::optional<PayloadMode> parse_payload_mode(std::string_view text) {
   if (text == "preview") return PayloadMode::preview;
   if (text == "full") return PayloadMode::full;
   return std::nullopt;
-}
-
-std::string escape_bytes(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 2);
-  auto byte = [&](unsigned char c) {
-    out += "\\x";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  };
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '\\': out += "\\\\"; break;
-        case '"': out += "\\\""; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) byte(c);
-          else out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    std::size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (n && i + n <= s.size() && is_utf8(s.substr(i, n))) {
-      // C1 controls (U+0080 to U+009F) are not printable either.
-      bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
-      if (!c1) {
-        out.append(s.substr(i, n));
-        i += n;
-        continue;
-      }
-      for (std::size_t k = 0; k < n; ++k) byte(static_cast<unsigned char>(s[i + k]));
-      i += n;
-      continue;
-    }
-    byte(c);
-    ++i;
-  }
-  return out;
 }
 
 namespace {
@@ -1157,14 +1107,6 @@ std::string rate_text(double r) {
   return buf;
 }
 
-std::string age_text(std::int64_t ms) {
-  if (ms < 0) ms = 0;
-  if (ms < 60'000) return std::to_string(ms / 1000) + "s";
-  if (ms < 3'600'000) return std::to_string(ms / 60'000) + "m";
-  if (ms < 86'400'000) return std::to_string(ms / 3'600'000) + "h";
-  return std::to_string(ms / 86'400'000) + "d";
-}
-
 std::string snapshot_json(const Snapshot& s, Millis interval) {
   auto opt = [](JsonObject& o, std::string_view key, const auto& v) {
     if (v) o.add(key, static_cast<std::int64_t>(*v));
@@ -1196,7 +1138,7 @@ std::string snapshot_json(const Snapshot& s, Millis interval) {
 std::string snapshot_table(const Snapshot& s, bool color) {
   static const std::vector<std::string> heads = {"MODULE", "INST", "INBOX", "LAG",     "PEND", "IN/s",
                                                  "OUT/s",  "HANDLED", "FAILED", "P50", "P99",  "SEEN"};
-  std::vector<std::vector<std::string>> cells;
+  std::vector<std::vector<std::string>> cells = {heads};
   auto ms = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) + "ms" : std::string("-"); };
   for (const auto& r : s.rows) {
     cells.push_back({r.name, std::to_string(r.instances), std::to_string(r.inbox),
@@ -1204,26 +1146,15 @@ std::string snapshot_table(const Snapshot& s, bool color) {
                      rate_text(r.rate_out), std::to_string(r.handled), std::to_string(r.failed), ms(r.p50),
                      ms(r.p99), r.last_seen ? age_text(s.time_ms - *r.last_seen) : "-"});
   }
-  std::vector<std::size_t> width(heads.size());
-  for (std::size_t c = 0; c < heads.size(); ++c) {
-    width[c] = heads[c].size();
-    for (const auto& row : cells) width[c] = std::max(width[c], row[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& row, bool mark) {
-    std::string out = mark ? "! " : "  ";
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      if (c) out += "  ";
-      std::string pad(width[c] - row[c].size(), ' ');
-      out += c == 0 ? row[c] + (c + 1 == row.size() ? "" : pad) : pad + row[c];
-    }
-    return out;
-  };
+  // The module name left-aligned, the figures right-aligned; a stalled module's line marked with '!'.
+  auto lines = table_lines(cells, 1);
   std::string out = clock_time(s.time_ms) + "  bus " + rate_text(s.bus_rate) + "/s  dead " + std::to_string(s.dead) + "\n";
-  out += line(heads, false) + "\n";
-  for (std::size_t i = 0; i < cells.size(); ++i) {
+  out += "  " + lines[0] + "\n";
+  for (std::size_t i = 0; i < s.rows.size(); ++i) {
     bool mark = s.rows[i].stalled;
-    if (mark && color) out += "\x1b[1;31m" + line(cells[i], true) + std::string(colour_reset) + "\n";
-    else out += line(cells[i], mark) + "\n";
+    const std::string& line = lines[i + 1];
+    if (mark && color) out += "\x1b[1;31m! " + line + std::string(colour_reset) + "\n";
+    else out += (mark ? "! " : "  ") + line + "\n";
   }
   return out;
 }

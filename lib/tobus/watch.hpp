@@ -17,6 +17,7 @@
 #include "tobus/keys.hpp"
 #include "tobus/message.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 #include "tobus/url.hpp"
 
 namespace tobus {
@@ -56,9 +57,7 @@ void sort_events(std::vector<Event>& events);
 enum class PayloadMode { none, preview, full };
 std::optional<PayloadMode> parse_payload_mode(std::string_view text);
 
-// Bytes made readable on one line: \\ \" \n \r \t, other control bytes and bytes that are not
-// UTF-8 as \xHH; printable UTF-8 is kept.
-std::string escape_bytes(std::string_view bytes);
+// escape_bytes (bytes made one printable line, for between quotes) is in text.hpp.
 // A quoted, escaped preview of at most `limit` bytes of `payload` (cut at a character boundary):
 // "hello", or "hel"... (1234 bytes) when cut.
 std::string preview(std::string_view payload, std::size_t limit = 64);

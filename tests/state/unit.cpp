@@ -8,17 +8,6 @@
 
 using namespace tobus;
 
-TEST_CASE("sha1_hex: the FIPS 180 test vectors (EVALSHA must name the script Redis computes)") {
-  CHECK(sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-  CHECK(sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
-  CHECK(sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-        "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-  CHECK(sha1_hex(std::string(1000000, 'a')) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
-  // Lengths around the padding boundary (55, 56, 64 bytes).
-  CHECK(sha1_hex(std::string(55, 'x')) != sha1_hex(std::string(56, 'x')));
-  CHECK(sha1_hex(std::string(64, 'a')) == "0098ba824b5c16427bd7a1122a5a442a25ec644d");
-}
-
 TEST_CASE("valid_state_name") {
   CHECK(valid_state_name("job:42"));
   CHECK(valid_state_name("module:upper"));
