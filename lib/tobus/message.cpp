@@ -35,6 +35,8 @@ bool split_route(std::string_view text, std::vector<std::string>& out, std::stri
   }
 }
 
+}  // namespace
+
 bool parse_trail(std::string_view text, std::vector<Hop>& out) {
   out.clear();
   if (text.empty()) return true;
@@ -71,8 +73,6 @@ std::string format_trail(const std::vector<Hop>& trail) {
   }
   return out;
 }
-
-}  // namespace
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > max_name) return false;
@@ -211,11 +211,11 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error) {
   return m;
 }
 
-Fields encode(const Message& m) {
+Fields encode(const Message& m, IdField id_at) {
   Fields f;
   f.reserve(10 + m.headers.size());
   f.emplace_back("v", std::string(protocol_version));
-  f.emplace_back("id", m.id);
+  if (id_at == IdField::second) f.emplace_back("id", m.id);
   f.emplace_back("route", join_route(m.route));
   if (!m.from.empty()) f.emplace_back("from", m.from);
   if (m.created_ms != 0) f.emplace_back("created", std::to_string(m.created_ms));
@@ -241,6 +241,7 @@ Fields encode(const Message& m) {
     f.emplace_back("error", m.failure->error);
     f.emplace_back("stderr", m.failure->stderr_tail);
   }
+  if (id_at == IdField::before_payload) f.emplace_back("id", m.id);
   f.emplace_back("payload", m.payload);
   return f;
 }

@@ -67,13 +67,25 @@ struct DecodeError {
   std::string reason;
 };
 
+// Where `encode` puts the `id` field: second, as the bus and the modules write entries, or just
+// before `payload`, as tobus-send writes new messages (a batch then shares one shape whose last
+// two fields change from message to message).
+enum class IdField { second, before_payload };
+
 // Decodes an entry; on failure `error` says why and the result is empty.
 std::optional<Message> decode(const Fields& fields, DecodeError& error);
-Fields encode(const Message& m);
+// The entry's fields, in the order v, id, route, from, created, reply, rc, trail, h:*, fan,
+// fan.n, fan.i, corr, also, status, hop, attempts, error, stderr, payload (optional ones only
+// when set).
+Fields encode(const Message& m, IdField id_at = IdField::second);
 
 // Route syntax: comma-separated hop names. Throws Error(usage) naming the bad hop.
 std::vector<std::string> parse_route(std::string_view text);
 std::string join_route(const std::vector<std::string>& route, std::size_t from = 0);
+// A trail as the `trail` field spells it, HOP:RC:MS:DURATION_MS comma-separated. parse_trail
+// returns false on a malformed one.
+bool parse_trail(std::string_view text, std::vector<Hop>& out);
+std::string format_trail(const std::vector<Hop>& trail);
 bool valid_name(std::string_view name);       // a module, type or header name
 bool valid_hop(std::string_view hop);         // NAME, or @TYPE (a fan-out to every module of TYPE)
 bool valid_message_id(std::string_view id);

@@ -1,46 +1,13 @@
 #include "tobus/router.hpp"
 
+#include "tobus/dead_letter.hpp"
+#include "tobus/result.hpp"
+
 namespace tobus {
 
 Write dead_letter(const Keys& keys, const Fields& raw, const std::string& stream,
                   const std::string& entry_id, const std::string& reason, const Failure* failure) {
-  Write w{keys.dead(), raw, false};
-  w.fields.emplace_back("dead.reason", reason);
-  w.fields.emplace_back("dead.stream", stream);
-  w.fields.emplace_back("dead.entry", entry_id);
-  w.fields.emplace_back("dead.at", std::to_string(now_ms()));
-  if (failure) {
-    w.fields.emplace_back("dead.hop", failure->hop);
-    w.fields.emplace_back("dead.rc", std::to_string(failure->rc));
-    w.fields.emplace_back("dead.attempts", std::to_string(failure->attempts));
-    w.fields.emplace_back("dead.stderr", failure->stderr_tail);
-  }
-  return w;
-}
-
-Fields result_fields(const Message& m) {
-  Fields f;
-  f.emplace_back("v", std::string(protocol_version));
-  f.emplace_back("id", m.id);
-  if (m.failure) {
-    f.emplace_back("status", "failed");
-    f.emplace_back("hop", m.failure->hop);
-    f.emplace_back("rc", std::to_string(m.failure->rc));
-    f.emplace_back("attempts", std::to_string(m.failure->attempts));
-    f.emplace_back("error", m.failure->error);
-    f.emplace_back("stderr", m.failure->stderr_tail);
-  } else {
-    f.emplace_back("status", "done");
-    f.emplace_back("rc", std::to_string(m.rc));
-  }
-  // A copy of a fan-out says which: a waiting sender collects every copy's result.
-  Message extra;
-  extra.trail = m.trail;
-  extra.fan = m.fan;
-  for (auto& [k, v] : encode(extra))
-    if (k == "trail" || k.starts_with("fan")) f.emplace_back(k, v);
-  f.emplace_back("payload", m.failure ? std::string() : m.payload);
-  return f;
+  return {keys.dead(), encode(make_dead_letter(raw, stream, entry_id, reason, now_ms(), failure)), false};
 }
 
 std::string group_of(const Message& m) {
@@ -61,7 +28,7 @@ std::vector<Write> give_up(const Keys& keys, const Message* m, const Fields& raw
   if (m && reply_key_ok(keys, m->reply)) {
     Message failed = *m;
     failed.failure = Failure{m->route.empty() ? "bus" : m->route.front(), -1, 0, reason, {}};
-    out.push_back({m->reply, result_fields(failed), true});
+    out.push_back({m->reply, encode_result(failed), true});
   }
   return out;
 }
@@ -70,7 +37,7 @@ namespace {
 
 // The result for every sender waiting on `m`: its reply stream, and a join's other senders.
 void add_replies(const Keys& keys, const Message& m, Decision& d) {
-  Fields fields = result_fields(m);
+  Fields fields = encode_result(m);
   if (!m.reply.empty()) d.writes.push_back({m.reply, fields, true});
   for (const auto& [reply, id] : m.also) {
     if (!reply_key_ok(keys, reply)) continue;

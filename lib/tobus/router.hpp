@@ -45,7 +45,4 @@ std::vector<Write> give_up(const Keys& keys, const Message* m, const Fields& raw
 Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modified,
                const std::string& entry_id, const std::vector<std::string>* members = nullptr);
 
-// The result entry for a sender waiting on `m`'s reply stream.
-Fields result_fields(const Message& m);
-
 }  // namespace tobus

@@ -22,6 +22,7 @@
 #include "tobus/json.hpp"
 #include "tobus/message.hpp"
 #include "tobus/redis.hpp"
+#include "tobus/result.hpp"
 #include "tobus/size.hpp"
 #include "tobus/stream.hpp"
 #include "tobus/text.hpp"
@@ -212,30 +213,22 @@ class Waiter {
   }
 
   void record(Fields& fields) {
-    std::string id, status, hop, rc, error, stderr_tail, fan_n, fan_i;
-    std::string* payload = nullptr;
-    for (auto& [k, v] : fields) {
-      if (k == "id") id = v;
-      else if (k == "status") status = v;
-      else if (k == "payload") payload = &v;
-      else if (k == "hop") hop = v;
-      else if (k == "rc") rc = v;
-      else if (k == "error") error = v;
-      else if (k == "stderr") stderr_tail = v;
-      else if (k == "fan.n") fan_n = v;
-      else if (k == "fan.i") fan_i = v;
-    }
+    DecodeError why;
+    auto result = decode_result(fields, why);
+    if (!result) return;  // not a result the bus wrote: nothing to print
+    const std::string& id = result->id;
     auto it = index_.find(id);
     if (it == index_.end()) return;
     Slot& s = slots_[it->second];
     if (s.state != Slot::State::pending) return;  // a hop ran twice: print once
-    bool done = status == "done";
+    bool done = result->done();
     std::string frame;
     if (done) {
-      std::string bytes = payload ? std::move(*payload) : std::string();
+      std::string& bytes = result->payload;
       frame = json_ ? JsonObject().add("id", id).add("status", "done").add_payload(bytes).str() + "\n"
-                    : bytes + std::string(delim_);
+                    : std::move(bytes) + std::string(delim_);
     } else {
+      const Failure& f = *result->failure;
       ++failed_;
       ++progress_.failed;
       // Under --json a failure is a record too (and still a line on stderr).
@@ -243,21 +236,21 @@ class Waiter {
         frame = JsonObject()
                     .add("id", id)
                     .add("status", "failed")
-                    .add("hop", hop)
-                    .add("rc", static_cast<std::int64_t>(std::strtoll(rc.c_str(), nullptr, 10)))
-                    .add("error", error)
-                    .add("stderr", stderr_tail)
+                    .add("hop", f.hop)
+                    .add("rc", static_cast<std::int64_t>(f.rc))
+                    .add("error", f.error)
+                    .add("stderr", f.stderr_tail)
                     .str() +
                 "\n";
       // The handler's last stderr line says most; the reason stands in when it wrote none.
-      std::string line = last_line(stderr_tail);
-      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, hop, rc, line.empty() ? error : line);
+      std::string line = last_line(f.stderr_tail);
+      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, f.hop, f.rc, line.empty() ? f.error : line);
     }
-    int n = std::atoi(fan_n.c_str());
+    int n = result->fan ? result->fan->n : 0;
     if (n > 1) {
       // One copy of a fan-out: the message is done when every copy is.
       s.copies_expected = n;
-      if (!s.copies.emplace(std::atoi(fan_i.c_str()), std::move(frame)).second) return;
+      if (!s.copies.emplace(result->fan->index, std::move(frame)).second) return;
       if (static_cast<int>(s.copies.size()) < n) return;
       for (auto& [i, f] : s.copies) s.output += f;
       s.copies.clear();
@@ -435,31 +428,26 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
     waiter->start();
   }
   const std::string bus = keys.bus();
-  const std::string route = join_route(o.route);
-  std::string created = std::to_string(now_ms());
+  std::string created;
 
-  // One XADD shape for every message: only the id and the payload change.
-  std::vector<std::string> header_names;
-  for (const auto& [k, v] : o.headers) header_names.push_back("h:" + k);
-  Args xadd{"XADD", bus, "*", "v", protocol_version, "route", route, "from", "send", "created", created};
-  const std::size_t created_at = xadd.size() - 1;
-  if (!reply_key.empty()) {
-    xadd.push_back("reply");
-    xadd.push_back(reply_key);
+  // One XADD shape for every message: only `created` (per batch), the id and the payload change.
+  Message shape;
+  shape.route = o.route;
+  shape.from = "send";
+  shape.created_ms = now_ms();
+  shape.reply = reply_key;
+  shape.headers = o.headers;
+  shape.correlation = o.correlation;
+  const Fields shape_fields = encode(shape, IdField::before_payload);
+  Args xadd{"XADD", bus, "*"};
+  xadd.reserve(3 + 2 * shape_fields.size());
+  std::size_t created_at = 0;
+  for (const auto& [k, v] : shape_fields) {
+    xadd.push_back(k);
+    if (k == "created") created_at = xadd.size();
+    xadd.push_back(v);
   }
-  for (std::size_t h = 0; h < o.headers.size(); ++h) {
-    xadd.push_back(header_names[h]);
-    xadd.push_back(o.headers[h].second);
-  }
-  if (!o.correlation.empty()) {
-    xadd.push_back("corr");
-    xadd.push_back(o.correlation);
-  }
-  xadd.push_back("id");
-  const std::size_t id_at = xadd.size();
-  xadd.push_back({});
-  xadd.push_back("payload");
-  xadd.push_back({});
+  const std::size_t id_at = xadd.size() - 3;  // id and payload come last
 
   // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
   // harmless: a waiting sender prints each result once). `envelopes` (from --json) carry their

@@ -142,34 +142,9 @@ ModuleInstance parse_instance(std::string id, std::string_view json) {
   return in;
 }
 
-std::string DeadLetter::message_id() const {
-  for (const auto& [k, v] : original)
-    if (k == "id" && valid_message_id(v)) return v;
-  return {};
-}
-
 DeadLetter parse_dead_letter(const Entry& e) {
-  DeadLetter d;
+  DeadLetter d = decode_dead_letter(e.fields);
   d.entry = e.id;
-  // The bus appends dead.* after the entry's own fields; the last dead.reason starts them.
-  std::size_t split = e.fields.size();
-  for (std::size_t i = e.fields.size(); i-- > 0;)
-    if (e.fields[i].first == "dead.reason") {
-      split = i;
-      break;
-    }
-  d.original.assign(e.fields.begin(), e.fields.begin() + static_cast<std::ptrdiff_t>(split));
-  for (std::size_t i = split; i < e.fields.size(); ++i) {
-    const auto& [k, v] = e.fields[i];
-    if (k == "dead.reason") d.reason = v;
-    else if (k == "dead.stream") d.stream = v;
-    else if (k == "dead.entry") d.source_entry = v;
-    else if (k == "dead.at") d.at = int_of(v);
-    else if (k == "dead.hop") d.hop = v;
-    else if (k == "dead.rc") d.rc = int_of(v);
-    else if (k == "dead.attempts") d.attempts = int_of(v);
-    else if (k == "dead.stderr") d.stderr_tail = v;
-  }
   return d;
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tobus/dead_letter.hpp"
 #include "tobus/duration.hpp"
 #include "tobus/keys.hpp"
 #include "tobus/message.hpp"
@@ -62,14 +63,7 @@ struct ModuleInstance {
 inline constexpr std::int64_t instance_live_ms = 15000;  // a heartbeat younger than this: live
 ModuleInstance parse_instance(std::string id, std::string_view json);
 
-// A dead letter split into the original entry's fields and the dead.* fields.
-struct DeadLetter {
-  std::string entry;  // its id in NS:dead
-  Fields original;
-  std::string reason, stream, source_entry, hop, stderr_tail;
-  std::optional<std::int64_t> at, rc, attempts;
-  std::string message_id() const;  // the original `id` field when it is a valid id, else empty
-};
+// An entry of NS:dead, read with the dead-letter codec (tobus/dead_letter.hpp), with its id.
 DeadLetter parse_dead_letter(const Entry& e);
 
 // The fields of the fresh bus entry that retries `d`: same id, headers and payload; `from` retry;

@@ -30,6 +30,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "tobus/dead_letter.hpp"
 #include "tobus/error.hpp"
 #include "tobus/io.hpp"
 #include "tobus/json.hpp"
@@ -185,17 +186,19 @@ std::vector<Event> events_from_entry(const Keys& keys, std::string_view stream, 
       if (auto* f = field(entry.fields, "from"); f && valid_name(*f)) e.message.from = *f;
     }
     const Message& m = e.message;
-    if (auto* v = field(entry.fields, "dead.reason")) e.error = *v;
-    if (auto* v = field(entry.fields, "dead.hop"); v && valid_name(*v)) e.module = *v;
-    if (auto* v = field(entry.fields, "dead.stderr")) e.stderr_tail = *v;
-    int n = 0;
-    if (auto* v = field(entry.fields, "dead.rc"); v && to_int(*v, n)) e.rc = n;
-    if (auto* v = field(entry.fields, "dead.attempts"); v && to_int(*v, n)) e.attempts = n;
+    DeadLetter d = decode_dead_letter(entry.fields);
+    e.error = std::move(d.reason);
+    if (valid_name(d.hop)) e.module = std::move(d.hop);
+    e.stderr_tail = std::move(d.stderr_tail);
+    auto fits = [](std::optional<std::int64_t> v) {
+      return v && *v >= std::numeric_limits<int>::min() && *v <= std::numeric_limits<int>::max();
+    };
+    if (fits(d.rc)) e.rc = static_cast<int>(*d.rc);
+    if (fits(d.attempts)) e.attempts = static_cast<int>(*d.attempts);
     if (e.module.empty()) {
       // Dead-lettered by a module (undecodable, redelivered too often): the inbox says which.
-      auto* from = field(entry.fields, "dead.stream");
-      if (from && from->size() > inbox_prefix.size() && from->starts_with(inbox_prefix))
-        e.module = from->substr(inbox_prefix.size());
+      if (d.stream.size() > inbox_prefix.size() && d.stream.starts_with(inbox_prefix))
+        e.module = d.stream.substr(inbox_prefix.size());
     }
     if (m.failure && !m.trail.empty() && m.trail.back().name == m.failure->hop)
       e.duration_ms = m.trail.back().duration_ms;

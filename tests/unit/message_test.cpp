@@ -36,6 +36,31 @@ TEST_CASE("encode then decode is the identity, binary payloads included") {
   CHECK(*failed == m);
 }
 
+TEST_CASE("encode's field order, and tobus-send's with the id before the payload") {
+  using F = std::pair<std::string, std::string>;
+  Message m;
+  m.id = "m-1";
+  m.route = {"upper", "rev"};
+  m.from = "send";
+  m.created_ms = 5;
+  m.reply = "ns:reply:me";
+  m.headers = {{"lang", "en"}, {"b", "2"}};
+  m.correlation = "c1";
+  m.payload = "p";
+  CHECK(encode(m) == Fields{F{"v", "1"}, F{"id", "m-1"}, F{"route", "upper,rev"}, F{"from", "send"},
+                            F{"created", "5"}, F{"reply", "ns:reply:me"}, F{"h:lang", "en"}, F{"h:b", "2"},
+                            F{"corr", "c1"}, F{"payload", "p"}});
+  // What tobus-send writes: v route from created reply h:* corr id payload.
+  CHECK(encode(m, IdField::before_payload) ==
+        Fields{F{"v", "1"}, F{"route", "upper,rev"}, F{"from", "send"}, F{"created", "5"},
+               F{"reply", "ns:reply:me"}, F{"h:lang", "en"}, F{"h:b", "2"}, F{"corr", "c1"}, F{"id", "m-1"},
+               F{"payload", "p"}});
+  DecodeError err;
+  auto back = decode(encode(m, IdField::before_payload), err);
+  REQUIRE(back);
+  CHECK(*back == m);
+}
+
 TEST_CASE("a 16 MiB payload survives the codec") {
   Message m = sample();
   m.payload.assign(16 << 20, '\0');
