@@ -268,6 +268,74 @@ TEST_CASE("a joining module handles N correlated parts once") {
   CHECK(it::xlen(c, keys.dead()) == 0);
 }
 
+namespace {
+
+// Modules w1 and w2 of type T, each marking the payload with its name; running when both joined.
+void start_members(it::Loops& loops, const Keys& keys, Connection& c, Calls& calls) {
+  for (const char* name : {"w1", "w2"}) {
+    ModuleOptions o;
+    o.name = name;
+    o.types = {"T"};
+    o.handler = [&calls, name = std::string(name)](const Message& m, int attempt) {
+      calls.add(m, attempt);
+      return Outcome::ok(m.payload + " from " + name);
+    };
+    loops.module(keys, o);
+  }
+  REQUIRE(eventually([&] { return c.command({"SCARD", keys.type("T")}).integer() == 2; }));
+}
+
+}  // namespace
+
+TEST_CASE("a fan-out reaches every module of the type, and a joining module merges the copies") {
+  Keys keys = it::fresh_keys("fanjoin");
+  Connection c = it::connect();
+  Calls calls, merged;
+  it::Loops loops;
+  loops.bus(keys);
+  start_members(loops, keys, c, calls);
+  ModuleOptions o;
+  o.name = "merge";
+  o.join = JoinOptions{};  // the copies of one fan-out
+  o.handler = [&](const Message& m, int attempt) {
+    merged.add(m, attempt);
+    return Outcome::ok(m.payload);
+  };
+  loops.module(keys, o);
+  it::xadd(c, keys.bus(), it::message("fj", {"@T", "merge", "sink"}, "p"));
+
+  REQUIRE(eventually([&] { return it::xlen(c, keys.inbox("sink")) == 1; }));
+  loops.stop();
+  CHECK(calls.size() == 2);
+  CHECK(merged.size() == 1);
+  Message m = it::decoded(it::range(c, keys.inbox("sink")).front());
+  CHECK(m.id == "fj");
+  CHECK_FALSE(m.fan.has_value());
+  // The copies in copy order (the members sorted by name).
+  CHECK(m.payload == "p from w1\np from w2");
+  CHECK(it::xlen(c, keys.dead()) == 0);
+}
+
+TEST_CASE("send with --wait on a fan-out prints every copy's result, in copy order") {
+  Keys keys = it::fresh_keys("fanwait");
+  Connection c = it::connect();
+  Calls calls;
+  it::Loops loops;
+  loops.bus(keys);
+  start_members(loops, keys, c, calls);
+  SendOptions s;
+  s.route = {"@T"};
+  s.messages = {"x", "y"};
+  s.wait = true;
+  s.timeout = Millis(20'000);
+  s.progress = Progress::never;
+  it::Output out;
+  int rc = send_messages(it::address(), keys, s, -1, out.fd());
+  loops.stop();
+  CHECK(rc == exit_code::ok);
+  CHECK(out.text() == "x from w1\nx from w2\ny from w1\ny from w2\n");
+}
+
 TEST_CASE("send with --wait prints the results in input order, whatever order they come back in") {
   Keys keys = it::fresh_keys("wait");
   Calls calls;
