@@ -62,6 +62,14 @@ int stop_signal() { return first_stop.load(); }
 bool take_child() { return child.exchange(false); }
 bool take_hup() { return hup.exchange(false); }
 
+void request_stop() { on_signal(SIGTERM); }
+
+void reset_stops() {
+  stops.store(0);
+  first_stop.store(0);
+  drain();
+}
+
 void reraise_stop() {
   int sig = first_stop.load();
   die_by(sig == 0 ? SIGTERM : sig);

@@ -17,6 +17,12 @@ int stop_signal();  // the first of them, or 0
 bool take_child();  // a SIGCHLD arrived since the last call
 bool take_hup();    // a SIGHUP arrived since the last call (reload)
 
+// Stops the loops (Bus::run, Module::run) as a SIGTERM would, from any thread of the process:
+// counted as a stop and written to the pipe. Needs install().
+void request_stop();
+// Forgets the stops so far, so loops can run again (tests that start and stop loops in turn).
+void reset_stops();
+
 // Ends the process by signal `sig` with its default action, so the parent sees 128+N.
 [[noreturn]] void die_by(int sig);
 // Ends the process by the first stop signal (SIGTERM if none came): die_by(stop_signal()).

@@ -1,0 +1,114 @@
+#pragma once
+// The integration tests' fixture: a private redis-server this executable starts on a unix socket
+// in a temp dir (main.cpp), the library's loops run in threads and stopped the way the programs
+// stop them, bounded waits, and a few readers of what is in Redis.
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tobus/bus.hpp"
+#include "tobus/keys.hpp"
+#include "tobus/message.hpp"
+#include "tobus/module.hpp"
+#include "tobus/redis.hpp"
+#include "tobus/stream.hpp"
+#include "tobus/url.hpp"
+
+namespace it {
+
+using namespace std::chrono_literals;
+
+// The private server: started once by main() before the tests run, stopped after them.
+class RedisServer {
+ public:
+  // Throws std::runtime_error (with the server's log) when it does not answer PING in time.
+  RedisServer();
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  const tobus::RedisAddress& address() const { return address_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  int pid_ = -1;
+  tobus::RedisAddress address_;
+};
+
+// The running server (main() sets it).
+const tobus::RedisAddress& address();
+void set_server(RedisServer* server);
+
+// A new connection to the server, for the test's own reads and writes.
+tobus::Connection connect();
+
+// Keys under a namespace no other test case uses.
+tobus::Keys fresh_keys(const std::string& label);
+
+// Polls `pred` until it holds or `bound` passed; whether it held. Waits never assert on how much
+// happened in a fixed time: the machine may be busy, and the tests also run under ASan.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds bound = 20s);
+
+// The loops of the library (Bus::run, Module::run), each in a thread. stop() stops them the way
+// SIGTERM stops the programs (signals::request_stop) and joins them; the destructor stops what
+// still runs, so a failed REQUIRE leaves no thread behind. An exception a loop threw fails the
+// test case at stop().
+class Loops {
+ public:
+  Loops() = default;
+  ~Loops();
+  Loops(const Loops&) = delete;
+  Loops& operator=(const Loops&) = delete;
+
+  void bus(const tobus::Keys& keys, tobus::BusOptions options = {});
+  void module(const tobus::Keys& keys, tobus::ModuleOptions options);
+  void start(std::function<void()> loop);
+  void stop();
+
+ private:
+  struct Running {
+    std::thread thread;
+    std::atomic<bool> done{false};
+    std::exception_ptr error;
+  };
+  std::vector<std::unique_ptr<Running>> running_;
+};
+
+// --- what is in Redis ----------------------------------------------------------------------------
+
+std::vector<tobus::Entry> range(tobus::Connection& c, const std::string& key);
+long long xlen(tobus::Connection& c, const std::string& key);
+// Entries of `group` on `key` delivered and not acknowledged; -1 when the group does not exist.
+long long pending(tobus::Connection& c, const std::string& key, std::string_view group);
+// The value of field `name`, or "" when absent.
+std::string field(const tobus::Fields& fields, std::string_view name);
+// The message of an entry; fails the test when it does not decode.
+tobus::Message decoded(const tobus::Entry& e);
+
+// XADDs `m`, encoded by the library's own encode(), to `key`; the stream entry id.
+std::string xadd(tobus::Connection& c, const std::string& key, const tobus::Message& m);
+// A message as tobus-send makes one: from `send`, created now.
+tobus::Message message(std::string id, std::vector<std::string> route, std::string payload);
+
+// An in-memory file for what send_messages and run_watch write.
+class Output {
+ public:
+  Output();
+  ~Output();
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  int fd() const { return fd_; }
+  std::string text() const;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace it
