@@ -23,6 +23,20 @@ flags=$(pkg-config --cflags --libs tobus)
 # A library built with the sanitizers needs their runtimes in whatever links it.
 sanitize=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"][0])')
 [ "$sanitize" = none ] || flags="-fsanitize=$sanitize $flags"
+# Only the public API is installed, and it stands on its own: every header compiles alone, and
+# includes no header that was not installed.
+inc=$T/root$prefix/include/tobus
+for internal in state watch coprocess router signals text; do
+  [ ! -e "$inc/$internal.hpp" ] || { echo "FAIL: internal header $internal.hpp installed"; exit 1; }
+done
+for h in "$inc"/*.hpp; do
+  for dep in $(sed -n 's|^#include "tobus/\(.*\)"$|\1|p' "$h"); do
+    [ -f "$inc/$dep" ] || { echo "FAIL: $(basename "$h") includes tobus/$dep, which is not installed"; exit 1; }
+  done
+  # shellcheck disable=SC2086
+  echo "#include <tobus/$(basename "$h")>" | c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only -x c++ - $(pkg-config --cflags tobus) ||
+    { echo "FAIL: tobus/$(basename "$h") does not compile on its own"; exit 1; }
+done
 for ex in shout logging_bus; do
   # shellcheck disable=SC2086
   c++ -Wall -Wextra -Werror -o "$T/$ex" "$src/examples/$ex.cpp" $flags
