@@ -92,10 +92,6 @@ Connection Connection::open(const RedisAddress& address, std::chrono::millisecon
     else setup({"AUTH", address.user, address.password}, "authenticate");
   }
   if (address.db != 0) setup({"SELECT", std::to_string(address.db)}, "select the database");
-  // A server that restarted answers LOADING until its data is back: not ready yet, so retried
-  // like a server that is not there (a reader would take the error for an answer).
-  if (Reply r = conn.command({"PING"}); r.is_error() && r.str().starts_with("LOADING"))
-    throw RedisError("Redis at '" + address.display() + "' is loading its data");
   return conn;
 }
 
@@ -160,7 +156,12 @@ Connection connect_with_retry(const RedisAddress& address, std::chrono::millisec
   std::chrono::milliseconds wait(100);
   for (;;) {
     try {
-      return Connection::open(address, std::chrono::seconds(2));
+      Connection c = Connection::open(address, std::chrono::seconds(2));
+      // A server that restarted answers LOADING until its data is back: not ready yet, so tried
+      // again like a server that is not there (a reader would take the error for an answer).
+      if (Reply r = c.command({"PING"}); r.is_error() && r.str().starts_with("LOADING"))
+        throw RedisError("Redis at '" + address.display() + "' is loading its data");
+      return c;
     } catch (const RedisError&) {
       if (clock::now() + wait > deadline) throw;
     }
