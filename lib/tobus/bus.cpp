@@ -15,6 +15,7 @@
 #include "tobus/router.hpp"
 #include "tobus/signals.hpp"
 #include "tobus/stream.hpp"
+#include "tobus/text.hpp"
 
 namespace tobus {
 namespace {
@@ -149,9 +150,21 @@ class Router {
     for (const auto& [type, members] : type_members_) conn_.append({"SMEMBERS", keys_.type(type)});
     for (auto& [type, members] : type_members_) {
       Reply r = conn_.read_reply();
-      for (std::size_t i = 0; i < r.size(); ++i) members.emplace_back(r[i].str());
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        std::string_view member = r[i].str();
+        if (valid_name(member)) members.emplace_back(member);
+        else note_bad_member(type, member);
+      }
       std::sort(members.begin(), members.end());
     }
+  }
+
+  // A member no module could be (written into NS:type:T by hand, or by another program) gets no
+  // copies: they would wait in an inbox nobody serves. Said once per member.
+  void note_bad_member(const std::string& type, std::string_view member) {
+    if (bad_members_.size() >= 1000 || !bad_members_.insert(type + '\n' + std::string(member)).second) return;
+    spdlog::warn("type '{}' has a member that is not a module name, '{}'; it gets no copies", type,
+                 escape_text(member.substr(0, 100)));
   }
 
   // Appends the commands for `w`; returns how many replies they owe.
@@ -341,6 +354,7 @@ class Router {
   long long client_id_;
   std::set<std::string> known_inboxes_;
   std::map<std::string, std::vector<std::string>> type_members_;  // of the batch being routed
+  std::set<std::string> bad_members_;  // "TYPE\nMEMBER" already warned about
   std::set<std::string> expired_;  // reply streams whose expiry this batch renewed
   // Entries left pending because their dead letter could not be written: their deliveries count
   // retries of ours, not a crash, so they are not given up on as delivered too often.

@@ -57,4 +57,22 @@ assert_contains "nope" "$(cat "$RUN_ERR")" "the failing copy's stderr"
 run none tobus-send --publish nobody -m m --wait --timeout 10s
 assert_rc 1 "a type without modules"
 assert_contains "no module of type 'nobody'" "$(cat "$RUN_ERR")" "the reason"
+
+# Members written by hand that no module could be get no copies (no inbox nobody serves), and the
+# bus says so once; a type of such members only is a type without modules.
+rcli SADD "$NS:type:u" 'a b' '../x' "$(printf 'c\td')" >/dev/null
+run handmade tobus-send --publish u -m h --wait --timeout 60s
+assert_rc 1 "a fan-out to e, f and three members that are not module names"
+assert_bytes "$RUN_OUT" 'h\n' "the surviving copy's result"
+for bad in 'a b' '../x'; do
+    assert_eq 0 "$(rcli EXISTS "$NS:in:$bad")" "an inbox for the member '$bad'"
+done
+run handmade2 tobus-send --publish u -m h2 --wait --timeout 60s
+assert_eq 1 "$(grep -c "type 'u' has a member that is not a module name, '../x'" "$T/bus.1.log")" \
+    "warnings about '../x' after two messages"
+assert_contains "'c\\td'" "$(cat "$T/bus.1.log")" "the tab in a member, escaped"
+rcli SADD "$NS:type:junk" 'no good' >/dev/null
+run junk tobus-send --publish junk -m m --wait --timeout 60s
+assert_rc 1 "a type whose only member is not a module name"
+assert_contains "no module of type 'junk'" "$(cat "$RUN_ERR")" "the reason"
 pass
