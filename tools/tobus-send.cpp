@@ -1,6 +1,8 @@
 // tobus-send: pipes payloads from stdin (or -m) into the bus; --wait prints the results.
 #include <unistd.h>
 
+#include <map>
+
 #include "tobus/signals.hpp"
 #include "tobus/tobus.hpp"
 
@@ -54,7 +56,14 @@ int main(int argc, char** argv) {
                 : whole ? tobus::Framing::whole
                         : tobus::Framing::lines;
     o.progress = progress ? tobus::Progress::always : no_progress ? tobus::Progress::never : tobus::Progress::automatic;
-    for (const auto& h : headers) o.headers.push_back(tobus::parse_header_option(h));
+    std::map<std::string, std::string> env_names;  // TOBUS_HEADER_X → the header that is it
+    for (const auto& h : headers) {
+      auto& [key, value] = o.headers.emplace_back(tobus::parse_header_option(h));
+      auto [it, fresh] = env_names.emplace(tobus::header_env_name(key), key);
+      if (!fresh && it->second != key)
+        throw tobus::Error(tobus::ErrorKind::usage, "headers '" + it->second + "' and '" + key + "' are both " +
+                                                        it->first + " to a handler: use one");
+    }
     if (!id.empty() && !tobus::valid_message_id(id))
       throw tobus::Error(tobus::ErrorKind::usage, "bad --id '" + id + "': 1-200 printable characters, no spaces");
     o.id = id;

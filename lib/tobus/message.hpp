@@ -91,6 +91,9 @@ bool valid_hop(std::string_view hop);         // NAME, or @TYPE (a fan-out to ev
 bool valid_message_id(std::string_view id);
 // A header as the programs' -H option takes it, KEY=VALUE. Throws Error(usage) naming it.
 std::pair<std::string, std::string> parse_header_option(std::string_view text);
+// The variable a handler sees a header as: TOBUS_HEADER_ and the key upper-cased, each byte other
+// than a letter or a digit as '_' (content-type → TOBUS_HEADER_CONTENT_TYPE).
+std::string header_env_name(std::string_view key);
 
 // A new message id: sortable by time, unique across processes and hosts.
 std::string new_message_id();

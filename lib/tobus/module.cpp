@@ -386,7 +386,11 @@ class Worker {
       argv = std::move(p.argv);
     }
     std::vector<std::string> env = base_env_;
-    for (auto& e : message_env(m, job.attempt)) env.push_back(std::move(e));
+    std::vector<std::string> shadowed;
+    for (auto& e : message_env(m, job.attempt, &shadowed)) env.push_back(std::move(e));
+    for (const auto& key : shadowed)
+      spdlog::warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
+                   escape_text(key), header_env_name(key));
     env.push_back("TOBUS_JOB=job:" + m.id);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));

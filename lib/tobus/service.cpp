@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "tobus/error.hpp"
 #include "tobus/io.hpp"
@@ -101,15 +102,6 @@ std::string one_line(std::string_view s) {
           out += static_cast<char>(c);
         }
     }
-  }
-  return out;
-}
-
-std::string env_name(std::string_view header_name) {
-  std::string out = "TOBUS_HEADER_";
-  for (char c : header_name) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    out += alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_';
   }
   return out;
 }
@@ -461,15 +453,21 @@ void check_service_options(const ServiceOptions& s, bool has_command) {
   }
 }
 
-std::vector<std::string> message_env(const Message& m, int attempt) {
+std::vector<std::string> message_env(const Message& m, int attempt, std::vector<std::string>* shadowed) {
   std::vector<std::string> env;
   env.push_back("TOBUS_ID=" + m.id);
   env.push_back("TOBUS_FROM=" + m.from);
   env.push_back("TOBUS_ROUTE=" + join_route(m.route, 1));
   env.push_back("TOBUS_ATTEMPT=" + std::to_string(attempt));
+  std::set<std::string> names;
   for (const auto& [k, v] : m.headers) {
     if (v.find('\0') != std::string::npos) continue;  // cannot be in an environment
-    env.push_back(env_name(k) + "=" + v);
+    std::string name = header_env_name(k);
+    if (!names.insert(name).second) {
+      if (shadowed) shadowed->push_back(k);
+      continue;
+    }
+    env.push_back(name + "=" + v);
   }
   return env;
 }

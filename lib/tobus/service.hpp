@@ -239,10 +239,12 @@ class JobRun {
 };
 
 // The variables a handler gets for `message` at attempt `attempt`: TOBUS_ID, TOBUS_FROM,
-// TOBUS_ROUTE (the hops after this one), TOBUS_ATTEMPT and TOBUS_HEADER_<NAME> per header (NAME
-// upper-cased, other bytes '_'). The caller adds TOBUS_MODULE, TOBUS_REDIS, TOBUS_NAMESPACE and
-// TOBUS_JOB.
-std::vector<std::string> message_env(const Message& message, int attempt);
+// TOBUS_ROUTE (the hops after this one), TOBUS_ATTEMPT and TOBUS_HEADER_<NAME> per header
+// (header_env_name). Of headers with one variable name (a.b, a-b, A_B) the first in the message
+// is set; the others' keys go to `shadowed`. The caller adds TOBUS_MODULE, TOBUS_REDIS,
+// TOBUS_NAMESPACE and TOBUS_JOB.
+std::vector<std::string> message_env(const Message& message, int attempt,
+                                     std::vector<std::string>* shadowed = nullptr);
 
 // --- --init --------------------------------------------------------------------------------------
 
