@@ -5,6 +5,9 @@
 # commands the table lists, no name twice; and the commands and their options are the program's.
 source "$(dirname "$0")/lib.sh"
 
+# has_line LINE TEXT: TEXT has LINE as one of its lines (no process: this runs a thousand times).
+has_line() { [[ $'\n'$2$'\n' == *$'\n'"$1"$'\n'* ]]; }
+
 for prog in "${PROGRAMS[@]}"; do
     raw_table "$prog" >"$SCRATCH/table" 2>"$SCRATCH/err"
     rc=$?
@@ -14,13 +17,11 @@ for prog in "${PROGRAMS[@]}"; do
     commands=$(awk -F'\t' '$1 == "" { print $5 }' "$SCRATCH/table")
     seen_command=0
     while IFS= read -r line; do
-        names=$(cut -f1 <<<"$line")
-        value=$(cut -f2 <<<"$line")
-        desc=$(cut -f3 <<<"$line")
-        choices=$(cut -f4 <<<"$line")
-        where=$(cut -f5 <<<"$line")
+        # Split at the tabs with a separator that is not white space, so empty fields stay.
+        IFS=$'\x1f' read -r names value desc choices where <<<"${line//$'\t'/$'\x1f'}"
         label="$prog --_options: '${line//$'\t'/<TAB>}'"
-        if [[ $(tr -cd '\t' <<<"$line" | wc -c) -ne 4 ]]; then
+        tabs=${line//[^$'\t']/}
+        if ((${#tabs} != 4)); then
             fail "$label: want five fields separated by four tabs"
             continue
         fi
@@ -34,7 +35,7 @@ for prog in "${PROGRAMS[@]}"; do
                 problem="a command has no VALUE or CHOICES"
             elif [[ -z $desc ]]; then
                 problem="no description"
-            elif [[ $where == *" "* ]] && ! grep -qxF -- "${where% *}" <<<"$commands"; then
+            elif [[ $where == *" "* ]] && ! has_line "${where% *}" "$commands"; then
                 problem="its parent '${where% *}' is not a command of the table"
             fi
         elif ((seen_command)); then
@@ -52,7 +53,7 @@ for prog in "${PROGRAMS[@]}"; do
         else
             IFS=, read -ra paths <<<"$where,"
             for p in "${paths[@]}"; do
-                [[ -z $p ]] || grep -qxF -- "$p" <<<"$commands" ||
+                [[ -z $p ]] || has_line "$p" "$commands" ||
                     problem="COMMANDS names '$p', which is not a command of the table"
             done
         fi
@@ -70,7 +71,7 @@ for prog in "${PROGRAMS[@]}"; do
         [[ -z $p ]] && continue
         at=$(options_at "$prog" "$p")
         for common in -r --redis -n --namespace --log-level -v --verbose -q --quiet --version -h --help; do
-            check "$prog $p: accepts $common" grep -qxF -- "$common" <<<"$at"
+            check "$prog $p: accepts $common" has_line "$common" "$at"
         done
     done <<<"$commands"
 
