@@ -71,8 +71,9 @@ class Router {
           if (Clock::now() >= next_maintenance_) maintain();
           consumer_.start_read(conn_, options_.batch, block_time);
         }
-        Reply reply = await_reply(conn_, client_id_);
-        handle(consumer_.finish_read(conn_, reply));
+        std::optional<Reply> reply = await_reply(conn_, client_id_);
+        if (!reply) break;  // stopped; the read abandoned
+        handle(consumer_.finish_read(conn_, *reply));
       } catch (const RedisError& e) {
         if (signals::stop_count() > 0) break;
         spdlog::warn("{}, reconnecting", e.what());

@@ -249,7 +249,10 @@ class Worker {
     }
     if (stopping && read_outstanding_ && !unblocked_) {
       unblocked_ = true;
-      if (reader_id_ >= 0) cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)});
+      // Refused (an ACL without CLIENT ID or CLIENT UNBLOCK): the read is abandoned rather than
+      // waited out; what it would still deliver stays pending under our name and is reclaimed.
+      if (reader_id_ < 0 || cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)}).is_error())
+        read_outstanding_ = false;
     }
     wait_and_pump();
     check_jobs();

@@ -487,8 +487,9 @@ class Session {
     std::string b = std::to_string(std::max<long long>(1, block.count()));
     c.append({"XREAD", "COUNT", "1000", "BLOCK", b, "STREAMS", changes, last});
     c.flush();
-    Reply r = await_reply(c, client);
+    std::optional<Reply> read = await_reply(c, client);
     if (signals::stop_count() > 0) signals::reraise_stop();
+    Reply& r = *read;
     if (r.is_error()) read_error(c, r, changes, "stream", "read the change stream");
     if (r.is_nil() || r.size() == 0) return {};
     return parse_entries(r[0][1]);

@@ -161,16 +161,17 @@ long long client_id(Connection& c) {
   return r.is_integer() ? r.integer() : -1;
 }
 
-void unblock_client(const RedisAddress& address, long long id) {
-  if (id < 0) return;
+bool unblock_client(const RedisAddress& address, long long id) {
+  if (id < 0) return false;
   try {
     auto c = Connection::open(address, std::chrono::seconds(1));
-    c.command({"CLIENT", "UNBLOCK", std::to_string(id)});
+    return !c.command({"CLIENT", "UNBLOCK", std::to_string(id)}).is_error();
   } catch (const Error&) {
+    return false;
   }
 }
 
-Reply await_reply(Connection& c, long long id) {
+std::optional<Reply> await_reply(Connection& c, long long id) {
   bool unblocked = false;
   std::unique_ptr<Reply> reply;
   for (;;) {
@@ -185,7 +186,8 @@ Reply await_reply(Connection& c, long long id) {
       signals::drain();
       if (signals::stop_count() > 0 && !unblocked) {
         unblocked = true;
-        unblock_client(c.address(), id);
+        // Refused (an ACL without CLIENT UNBLOCK): the read is abandoned rather than waited out.
+        if (!unblock_client(c.address(), id)) return std::nullopt;
       }
     }
     if (fds[0].revents) c.read_available();

@@ -3,6 +3,7 @@
 // consumers, keeping our own entries from being reclaimed, and trimming what every reader acked.
 
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -66,12 +67,14 @@ bool id_less(std::string_view a, std::string_view b);
 
 // Waits for the reply to what was sent on `c`. While waiting, a stop signal (SIGINT/SIGTERM)
 // unblocks the server-side wait with CLIENT UNBLOCK from a second connection, so a blocking read
-// returns at once.
-Reply await_reply(Connection& c, long long client_id);
+// returns at once. When it cannot (no CLIENT ID or CLIENT UNBLOCK under the user's ACL), the read
+// is abandoned: nullopt, and whatever it would still deliver stays pending under this consumer
+// (reclaimed by another after --claim-after).
+std::optional<Reply> await_reply(Connection& c, long long client_id);
 
 // CLIENT ID of the connection, or -1 when not allowed.
 long long client_id(Connection& c);
-// CLIENT UNBLOCK id, from a fresh connection; ignores failure (the read then ends by its timeout).
-void unblock_client(const RedisAddress& address, long long id);
+// CLIENT UNBLOCK id, from a fresh connection; false when that is refused or fails.
+bool unblock_client(const RedisAddress& address, long long id);
 
 }  // namespace tobus

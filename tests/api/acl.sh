@@ -26,6 +26,8 @@ done
 [ -n "${rpid:-}" ] || fail "could not start redis-server on a free port"
 pids+=("$rpid")
 redis-cli -p "$port" ACL SETUSER alice on '>s3cret' '~acl:*' '+@all' >/dev/null
+# bob may not CLIENT UNBLOCK (used below).
+redis-cli -p "$port" ACL SETUSER bob on '>s3cret' '~acl2:*' '+@all' '-client|unblock' >/dev/null
 redis-cli -p "$port" ACL SETUSER default off >/dev/null
 
 export TOBUS_REDIS="redis://alice:s3cret@127.0.0.1:$port/0" TOBUS_NAMESPACE=acl
@@ -44,4 +46,34 @@ set -e
 [ "$(wc -l <"$T/err")" = 1 ] || fail "wrong password: expected one line on stderr, got: $(cat "$T/err")"
 grep -q "cannot authenticate" "$T/err" || fail "wrong password: stderr does not say so: $(cat "$T/err")"
 [ ! -s "$T/out" ] || fail "wrong password: something on stdout"
+# A user without CLIENT UNBLOCK: the bus and two modules still stop at once on SIGTERM (exit 143),
+# not after their blocking reads time out (5s), and a message sent before is not lost.
+export TOBUS_REDIS="redis://bob:s3cret@127.0.0.1:$port/0" TOBUS_NAMESPACE=acl2
+tobus-bus 2>"$T/bus2.err" &
+bus2=$!
+pids+=("$bus2")
+tobus-module up -- tr a-z A-Z 2>"$T/up2.err" &
+up2=$!
+pids+=("$up2")
+tobus-module lo -- tr A-Z a-z 2>"$T/lo2.err" &
+lo2=$!
+pids+=("$lo2")
+out=$(printf 'def\n' | tobus-send --to up --wait --timeout 20s)
+[ "$out" = DEF ] || fail "expected DEF through a user without CLIENT UNBLOCK, got '$out'"
+out=$(printf 'GHI\n' | tobus-send --to lo --wait --timeout 20s)
+[ "$out" = ghi ] || fail "expected ghi through a user without CLIENT UNBLOCK, got '$out'"
+sleep 0.5  # all are in their blocking reads again (of 2s and 5s: a stop waiting them out shows)
+limit_ms=$(awk -v k="${TOBUS_E2E_SCALE:-1}" 'BEGIN { printf "%d", 1000 * k }')
+for who in bus2 up2 lo2; do
+  pid=${!who}
+  t0=$(date +%s%3N)
+  kill -TERM "$pid"
+  set +e
+  wait "$pid"
+  rc=$?
+  set -e
+  took=$(($(date +%s%3N) - t0))
+  [ "$rc" = 143 ] || fail "$who: exit $rc after SIGTERM, expected 143"
+  ((took < limit_ms)) || fail "$who took ${took}ms to stop without CLIENT UNBLOCK (limit ${limit_ms}ms)"
+done
 echo "ok: ACL user"
