@@ -14,10 +14,11 @@ inline constexpr int failed = 1;     // the work failed, or the answer is no
 inline constexpr int usage = 2;      // bad command line
 inline constexpr int redis = 3;      // Redis unreachable
 inline constexpr int bad_input = 4;  // malformed input data
+inline constexpr int denied = 5;     // Redis refused a command or key to this user (ACL: NOPERM)
 inline constexpr int timeout = 124;  // as timeout(1)
 }  // namespace exit_code
 
-enum class ErrorKind { failed, usage, redis, bad_input, timeout };
+enum class ErrorKind { failed, usage, redis, bad_input, denied, timeout };
 
 class Error : public std::runtime_error {
  public:
@@ -41,6 +42,7 @@ inline int Error::exit_code() const {
     case ErrorKind::usage: return exit_code::usage;
     case ErrorKind::redis: return exit_code::redis;
     case ErrorKind::bad_input: return exit_code::bad_input;
+    case ErrorKind::denied: return exit_code::denied;
     case ErrorKind::timeout: return exit_code::timeout;
   }
   return exit_code::failed;

@@ -125,7 +125,7 @@ std::optional<ReadyGroup> Joiner::add(Connection& c, const std::string& inbox, c
   Reply r = add_script().eval(c, {key, inbox},
                               {Keys::module_group, entry.id, part, pack_fields(entry.fields),
                                std::to_string(expected), std::to_string(now_ms()), group});
-  if (r.is_error()) throw Error(ErrorKind::failed, "cannot store a part of group '" + group + "': " + std::string(r.str()));
+  if (r.is_error()) throw_reply_error(r, "store a part of group '" + group + "'");
   return evaluate(c, key);
 }
 
@@ -232,7 +232,7 @@ void Joiner::finish(Connection& c, const ReadyGroup& g, const Message& result) {
     argv.push_back(v);
   }
   Reply r = done_script().eval(c, {bus, g.key, g.lock}, argv);
-  if (r.is_error()) throw Error(ErrorKind::failed, "cannot hand on the joined result: " + std::string(r.str()));
+  if (r.is_error()) throw_reply_error(r, "hand on the joined result");
 }
 
 std::vector<std::string> Joiner::env(const ReadyGroup& g) {

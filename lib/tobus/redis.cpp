@@ -150,6 +150,16 @@ bool Connection::take_reply(std::unique_ptr<Reply>& out) {
   return true;
 }
 
+// NOPERM; inside a script, Redis 7.0 says ERR "The user executing the script can't ...".
+bool is_denied(const ReplyView& r) {
+  return r.is_error() &&
+         (r.str().starts_with("NOPERM") || r.str().find("The user executing the script can't") != std::string_view::npos);
+}
+
+void throw_reply_error(const ReplyView& r, const std::string& doing) {
+  throw Error(is_denied(r) ? ErrorKind::denied : ErrorKind::failed, "cannot " + doing + ": " + std::string(r.str()));
+}
+
 Connection connect_with_retry(const RedisAddress& address, std::chrono::milliseconds budget) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + budget;

@@ -88,6 +88,12 @@ class Connection {
   RedisAddress address_;
 };
 
+// An error reply turned into the library's error: "cannot DOING: TEXT", of kind `denied` when
+// the server refused it to this user (NOPERM: an ACL), else `failed`. For replies a caller does
+// not handle itself.
+[[noreturn]] void throw_reply_error(const ReplyView& r, const std::string& doing);
+bool is_denied(const ReplyView& r);  // NOPERM
+
 // How long a program's loop keeps trying to reconnect after losing Redis before it gives up.
 inline constexpr std::chrono::milliseconds reconnect_budget = std::chrono::seconds(30);
 

@@ -201,7 +201,7 @@ class Waiter {
         continue;
       }
       Reply& r = *read;
-      if (r.is_error()) throw Error(ErrorKind::failed, "cannot read '" + key_ + "': " + std::string(r.str()));
+      if (r.is_error()) throw_reply_error(r, "read '" + key_ + "'");
       if (r.is_nil() || r.size() == 0) continue;
       auto entries = parse_entries(r[0][1]);
       std::lock_guard lock(mu_);
@@ -476,7 +476,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
         }
         for (std::size_t i = 0; i < ids.size(); ++i) {
           Reply r = conn.read_reply();
-          if (r.is_error()) throw Error(ErrorKind::failed, "cannot send to '" + bus + "': " + std::string(r.str()));
+          if (r.is_error()) throw_reply_error(r, "send to '" + bus + "'");
         }
         break;
       } catch (const RedisError& e) {

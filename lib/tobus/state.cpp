@@ -73,7 +73,7 @@ JsonObject& add_opt(JsonObject& o, std::string_view key, const std::string& v) {
 }
 
 // An error reply from reading `key`, which should hold a `want`: a clear line, exit 4 for a key
-// of the wrong type (written by hand), else exit 1.
+// of the wrong type (written by hand), 5 when the user may not read it (ACL), else exit 1.
 [[noreturn]] void read_error(Connection& c, const ReplyView& r, std::string_view key, std::string_view want,
                              const std::string& doing) {
   if (r.str().find("WRONGTYPE") != std::string_view::npos) {
@@ -81,7 +81,7 @@ JsonObject& add_opt(JsonObject& o, std::string_view key, const std::string& v) {
     throw Error(ErrorKind::bad_input, "cannot " + doing + ": '" + std::string(key) + "' holds a " +
                                           std::string(t.str()) + ", not a " + std::string(want));
   }
-  throw Error(ErrorKind::failed, "cannot " + doing + ": " + std::string(r.str()));
+  throw_reply_error(r, doing);
 }
 
 // --- Lua scripts ---------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ std::set<std::string> scan_keys(Connection& c, const std::string& match, std::st
       args.push_back(type);
     }
     Reply r = c.command(args);
-    if (r.is_error()) throw Error(ErrorKind::failed, "cannot list keys: " + std::string(r.str()));
+    if (r.is_error()) throw_reply_error(r, "list keys");
     cursor = std::string(r[0].str());
     for (std::size_t i = 0; i < r[1].size(); ++i) out.emplace(r[1][i].str());
   } while (cursor != "0");
@@ -719,7 +719,7 @@ class Session {
       Connection c = Connection::open(address_, std::chrono::seconds(1));
       do {
         auto r = reply_by(c, {"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000", "TYPE", "set"}, deadline);
-        if (r->is_error()) throw Error(ErrorKind::failed, "cannot list keys: " + std::string(r->str()));
+        if (r->is_error()) throw_reply_error(*r, "list keys");
         cursor = std::string((*r)[0].str());
         for (std::size_t i = 0; i < (*r)[1].size(); ++i) found.emplace((*r)[1][i].str());
       } while (cursor != "0");

@@ -125,7 +125,7 @@ std::string state_changes_key(const Keys& keys) { return keys.ns() + ":state-cha
     throw Error(ErrorKind::bad_input,
                 "cannot " + doing + ": '" + words[0] + "' holds a " + words[1] + ", not a " + words[2]);
   }
-  throw Error(ErrorKind::failed, "cannot " + doing + ": " + std::string(e));
+  throw_reply_error(r, doing);
 }
 
 // --- writes --------------------------------------------------------------------------------------

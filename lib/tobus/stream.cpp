@@ -32,8 +32,7 @@ std::vector<Entry> parse_entries(ReplyView list) {
 void ensure_group(Connection& c, std::string_view stream, std::string_view group) {
   Reply r = c.command({"XGROUP", "CREATE", stream, group, "0", "MKSTREAM"});
   if (r.is_error() && !r.str().starts_with("BUSYGROUP"))
-    throw Error(ErrorKind::failed, "cannot create group '" + std::string(group) + "' on '" +
-                                       std::string(stream) + "': " + std::string(r.str()));
+    throw_reply_error(r, "create group '" + std::string(group) + "' on '" + std::string(stream) + "'");
 }
 
 void GroupConsumer::start_read(Connection& c, int count, std::chrono::milliseconds block,
@@ -51,7 +50,7 @@ std::vector<Entry> GroupConsumer::finish_read(Connection& c, const Reply& reply)
       ensure_group(c, stream_, group_);
       return {};
     }
-    throw Error(ErrorKind::failed, "cannot read '" + stream_ + "': " + std::string(reply.str()));
+    throw_reply_error(reply, "read '" + stream_ + "'");
   }
   if (reply.is_nil() || reply.size() == 0) return {};
   // [[stream, [entries]]]

@@ -902,7 +902,7 @@ class Tap {
             if (keys.empty()) return Reply(nullptr);
             continue;
           }
-          throw Error(ErrorKind::failed, "cannot read the bus's streams: " + std::string(r.str()));
+          throw_reply_error(r, "read the bus's streams");
         }
         return r;
       } catch (const RedisError& e) {

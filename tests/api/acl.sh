@@ -28,6 +28,9 @@ pids+=("$rpid")
 redis-cli -p "$port" ACL SETUSER alice on '>s3cret' '~acl:*' '+@all' >/dev/null
 # bob may not CLIENT UNBLOCK (used below).
 redis-cli -p "$port" ACL SETUSER bob on '>s3cret' '~acl2:*' '+@all' '-client|unblock' >/dev/null
+# carol may not touch the namespace's keys; dave may, but not HSET (refused inside a script).
+redis-cli -p "$port" ACL SETUSER carol on '>s3cret' '~other:*' '+@all' >/dev/null
+redis-cli -p "$port" ACL SETUSER dave on '>s3cret' '~acl3:*' '+@all' '-hset' >/dev/null
 redis-cli -p "$port" ACL SETUSER default off >/dev/null
 
 export TOBUS_REDIS="redis://alice:s3cret@127.0.0.1:$port/0" TOBUS_NAMESPACE=acl
@@ -76,4 +79,35 @@ for who in bus2 up2 lo2; do
   [ "$rc" = 143 ] || fail "$who: exit $rc after SIGTERM, expected 143"
   ((took < limit_ms)) || fail "$who took ${took}ms to stop without CLIENT UNBLOCK (limit ${limit_ms}ms)"
 done
+
+# Permission errors are exit 5 with one line naming the refusal, never "no" (1): a lock loop
+# waiting on exit 1 stops, and tobus-bus and tobus-module do not report a data-dir failure.
+denied() {  # denied LABEL CMD...: exit 5 and one line on stderr that says NOPERM or the script's refusal
+  local label=$1 rc
+  shift
+  set +e
+  timeout 20 "$@" </dev/null >"$T/out" 2>"$T/err"
+  rc=$?
+  set -e
+  [ "$rc" = 5 ] || fail "$label: exit $rc, expected 5 (permission denied); stderr: $(cat "$T/err")"
+  [ "$(wc -l <"$T/err")" = 1 ] || fail "$label: expected one line on stderr, got: $(cat "$T/err")"
+  grep -Eq "NOPERM|can't run this command" "$T/err" || fail "$label: stderr does not name the refusal: $(cat "$T/err")"
+  [ ! -s "$T/out" ] || fail "$label: something on stdout: $(cat "$T/out")"
+}
+export TOBUS_REDIS="redis://carol:s3cret@127.0.0.1:$port/0" TOBUS_NAMESPACE=acl3
+denied "state get" tobus-state get lock owner
+denied "state cas" tobus-state cas lock owner '' me
+denied "state dead list" tobus-state dead list
+denied "send" tobus-send --to up -m x
+denied "bus" tobus-bus
+denied "module" tobus-module up -- cat
+denied "watch" tobus-watch --count 1
+# The lock loop of tobus-state(1) ends at once instead of spinning.
+set +e
+timeout 20 bash -c 'until tobus-state cas lock owner "" me 2>/dev/null; do [ $? = 1 ] || exit 1; sleep 1; done'
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "the lock loop of tobus-state(1) under a refused user: exit $rc, expected 1"
+export TOBUS_REDIS="redis://dave:s3cret@127.0.0.1:$port/0"
+denied "state set (HSET refused inside the script)" tobus-state set lock owner=me
 echo "ok: ACL user"
