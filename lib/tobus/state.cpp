@@ -350,10 +350,10 @@ class Session {
   void check_name() const {
     if (!valid_state_name(o_.name))
       throw Error(ErrorKind::usage,
-                  "bad state record name " + quote(o_.name) + ": 1-200 of A-Z a-z 0-9 _ . : @ / -");
+                  "bad state record name " + quote(o_.name) + ": 1-256 printable characters, no spaces");
   }
   static void check_field(const std::string& f, const std::string& what) {
-    if (!valid_state_name(f))
+    if (!valid_state_field(f))
       throw Error(ErrorKind::usage,
                   "bad field " + quote(what) + ": a field is 1-200 of A-Z a-z 0-9 _ . : @ / -");
   }

@@ -98,6 +98,13 @@ std::string maxlen() { return std::to_string(state_changes_maxlen); }
 // --- names and keys ------------------------------------------------------------------------------
 
 bool valid_state_name(std::string_view name) {
+  if (name.empty() || name.size() > max_state_name) return false;
+  for (char c : name)
+    if (c <= ' ' || c > '~') return false;
+  return true;
+}
+
+bool valid_state_field(std::string_view name) {
   if (name.empty() || name.size() > 200) return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||

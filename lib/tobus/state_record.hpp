@@ -21,8 +21,12 @@ namespace tobus {
 
 // --- names and keys ----------------------------------------------------------------------------
 
-// A record name, or a field tobus-state writes: 1-200 of A-Z a-z 0-9 _ . : @ / -
+// A record name: 1-256 printable ASCII characters, no spaces, so that job:ID fits every message id
+// tobus-send accepts (order#42, 200 characters).
+inline constexpr std::size_t max_state_name = 256;
 bool valid_state_name(std::string_view name);
+// A field tobus-state writes: 1-200 of A-Z a-z 0-9 _ . : @ / -
+bool valid_state_field(std::string_view field);
 std::string state_key(const Keys& keys, std::string_view name);  // NS:state:NAME
 std::string state_changes_key(const Keys& keys);                 // NS:state-changes
 inline constexpr long long state_changes_maxlen = 10000;

@@ -190,7 +190,8 @@ check_usage "set of a field without =" set x novalue
 check_usage "set of an empty field" set x =1
 check_usage "a name with a space" set 'bad name' a=1
 check_usage "a field with a space" set x 'bad field=1'
-check_usage "a name of 201 characters" get "$(printf 'n%.0s' {1..201})"
+check_usage "a name of 257 characters" get "$(printf 'n%.0s' {1..257})"
+check_usage "a field with a #" set x 'a#b=1'
 check_usage "cas with three arguments" cas x f a
 check_usage "incr without a field" incr x
 check_usage "an unknown option" get x --nope

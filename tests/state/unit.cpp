@@ -12,13 +12,26 @@ TEST_CASE("valid_state_name") {
   CHECK(valid_state_name("job:42"));
   CHECK(valid_state_name("module:upper"));
   CHECK(valid_state_name("a@b/c.d-e_f:G9"));
-  CHECK(valid_state_name(std::string(200, 'n')));
-  CHECK_FALSE(valid_state_name(std::string(201, 'n')));
+  // Every message id tobus-send accepts names its job record (issue 11, finding 11).
+  CHECK(valid_state_name("job:order#42"));
+  CHECK(valid_state_name("job:" + std::string(200, 'n')));
+  CHECK(valid_state_name("job:a=b*[x]'\"$!"));
+  CHECK(valid_state_name(std::string(256, 'n')));
+  CHECK_FALSE(valid_state_name(std::string(257, 'n')));
   CHECK_FALSE(valid_state_name(""));
   CHECK_FALSE(valid_state_name("a b"));
-  CHECK_FALSE(valid_state_name("a=b"));
-  CHECK_FALSE(valid_state_name("a*"));
+  CHECK_FALSE(valid_state_name("a\tb"));
+  CHECK_FALSE(valid_state_name("a\x7f"));
   CHECK_FALSE(valid_state_name("caf\xc3\xa9"));
+}
+
+TEST_CASE("valid_state_field") {
+  CHECK(valid_state_field("a@b/c.d-e_f:G9"));
+  CHECK(valid_state_field(std::string(200, 'f')));
+  CHECK_FALSE(valid_state_field(std::string(201, 'f')));
+  CHECK_FALSE(valid_state_field("a#b"));
+  CHECK_FALSE(valid_state_field("a=b"));
+  CHECK_FALSE(valid_state_field(""));
 }
 
 TEST_CASE("escape_text keeps a value on one line") {
