@@ -32,12 +32,6 @@ std::optional<std::int64_t> int_of(std::string_view s) {
   return v;
 }
 
-std::int64_t id_ms(std::string_view id) {
-  std::int64_t ms = 0;
-  std::from_chars(id.data(), id.data() + id.size(), ms);
-  return ms;
-}
-
 JsonObject& add_opt(JsonObject& o, std::string_view key, const std::optional<std::int64_t>& v) {
   if (v) return o.add(key, *v);
   return o.add_raw(key, "null");
@@ -171,7 +165,7 @@ std::string format_state_change(const StateChange& c) {
 
 std::string state_change_json(const StateChange& c) {
   JsonObject o;
-  o.add("entry", c.entry).add("at", id_ms(c.entry)).add("name", c.name).add("op", c.op);
+  o.add("entry", c.entry).add("at", entry_ms(c.entry)).add("name", c.name).add("op", c.op);
   if (c.op == "del") {
     std::vector<std::string> names;
     for (const auto& f : c.fields) names.push_back(f.first);

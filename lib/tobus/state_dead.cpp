@@ -153,7 +153,7 @@ class DeadLetters : Verbs {
 
   std::string dead_line(const DeadLetter& d) {
     std::string id = d.message_id();
-    std::string out = d.entry + " " + format_time_utc(d.at.value_or(id_ms(d.entry)), true) + " " +
+    std::string out = d.entry + " " + format_time_utc(d.at.value_or(entry_ms(d.entry)), true) + " " +
                       (id.empty() ? "-" : id) + " " + (d.hop.empty() ? "-" : escape_text(d.hop)) + " " +
                       (d.rc ? std::to_string(*d.rc) : "-") + " " +
                       (d.reason.empty() ? "unknown" : escape_text(d.reason));
@@ -162,7 +162,7 @@ class DeadLetters : Verbs {
 
   JsonObject dead_json(const DeadLetter& d) {
     JsonObject j;
-    j.add("entry", d.entry).add("at", d.at.value_or(id_ms(d.entry)));
+    j.add("entry", d.entry).add("at", d.at.value_or(entry_ms(d.entry)));
     add_opt(j, "id", d.message_id());
     add_opt(j, "hop", d.hop);
     add_opt(j, "rc", d.rc);
@@ -242,7 +242,7 @@ class DeadLetters : Verbs {
       return exit_code::ok;
     }
     std::string text = "entry: " + d.entry + "\n";
-    text += "at: " + format_time_utc(d.at.value_or(id_ms(d.entry)), true) + "\n";
+    text += "at: " + format_time_utc(d.at.value_or(entry_ms(d.entry)), true) + "\n";
     text += "reason: " + (d.reason.empty() ? std::string("unknown") : escape_text(d.reason)) + "\n";
     if (!d.stream.empty()) text += "stream: " + escape_text(d.stream) + "\n";
     if (!d.source_entry.empty()) text += "source entry: " + escape_text(d.source_entry) + "\n";

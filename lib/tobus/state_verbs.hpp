@@ -18,7 +18,6 @@ namespace tobus::state_detail {
 inline constexpr int read_batch = 500;  // keys or entries per round trip
 
 std::optional<std::int64_t> int_of(std::string_view s);
-std::int64_t id_ms(std::string_view id);  // the milliseconds part of a stream id
 JsonObject& add_opt(JsonObject& o, std::string_view key, const std::optional<std::int64_t>& v);
 JsonObject& add_opt(JsonObject& o, std::string_view key, const std::string& v);  // "": null
 

@@ -121,6 +121,12 @@ bool id_less(std::string_view a, std::string_view b) {
   return parts(a) < parts(b);
 }
 
+std::int64_t entry_ms(std::string_view id) {
+  std::int64_t ms = 0;
+  std::from_chars(id.data(), id.data() + std::min(id.find('-'), id.size()), ms);
+  return ms;
+}
+
 void trim_acknowledged(Connection& c, std::string_view stream, std::string_view group,
                        std::chrono::milliseconds retain) {
   // Everything at or below last-delivered-id and below the oldest pending entry was acknowledged.

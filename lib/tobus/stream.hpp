@@ -3,6 +3,7 @@
 // consumers, keeping our own entries from being reclaimed, and trimming what every reader acked.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <memory>
 #include <span>
@@ -64,6 +65,8 @@ void trim_acknowledged(Connection& c, std::string_view stream, std::string_view 
 
 // Stream ids compared as ids ("9-1" < "10-0"); malformed ones count as 0-0.
 bool id_less(std::string_view a, std::string_view b);
+// The milliseconds part of a stream id: when the entry was added (0 when malformed).
+std::int64_t entry_ms(std::string_view id);
 
 // Waits for the reply to what was sent on `c`. While waiting, a stop signal (SIGINT/SIGTERM)
 // unblocks the server-side wait with CLIENT UNBLOCK from a second connection, so a blocking read
