@@ -73,7 +73,9 @@ class Router {
         }
         std::optional<Reply> reply = await_reply(conn_, client_id_);
         if (!reply) break;  // stopped; the read abandoned
-        handle(consumer_.finish_read(conn_, *reply));
+        std::vector<Entry> entries = consumer_.finish_read(conn_, *reply);
+        reply.reset();  // the entries hold copies: a large payload is not kept twice
+        handle(std::move(entries));
       } catch (const RedisError& e) {
         if (signals::stop_count() > 0) break;
         spdlog::warn("{}, reconnecting", e.what());

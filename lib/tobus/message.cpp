@@ -221,7 +221,10 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error) {
   return m;
 }
 
-Fields encode(const Message& m, IdField id_at) {
+namespace {
+
+// encode() with the payload given apart, so it can be moved in.
+Fields encode_with(const Message& m, IdField id_at, std::string payload) {
   Fields f;
   f.reserve(10 + m.headers.size());
   f.emplace_back("v", std::string(protocol_version));
@@ -252,8 +255,18 @@ Fields encode(const Message& m, IdField id_at) {
     f.emplace_back("stderr", m.failure->stderr_tail);
   }
   if (id_at == IdField::before_payload) f.emplace_back("id", m.id);
-  f.emplace_back("payload", m.payload);
+  f.emplace_back("payload", std::move(payload));
   return f;
+}
+
+}  // namespace
+
+Fields encode(const Message& m, IdField id_at) { return encode_with(m, id_at, m.payload); }
+
+Fields encode(Message&& m, IdField id_at) {
+  std::string payload = std::move(m.payload);
+  m.payload.clear();
+  return encode_with(m, id_at, std::move(payload));
 }
 
 std::int64_t now_ms() {

@@ -78,6 +78,8 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error);
 // fan.n, fan.i, corr, also, status, hop, attempts, error, stderr, payload (optional ones only
 // when set).
 Fields encode(const Message& m, IdField id_at = IdField::second);
+// The same, with the payload moved into the fields rather than copied (`m.payload` is left empty).
+Fields encode(Message&& m, IdField id_at = IdField::second);
 
 // Route syntax: comma-separated hop names. Throws Error(usage) naming the bad hop.
 std::vector<std::string> parse_route(std::string_view text);

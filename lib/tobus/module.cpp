@@ -281,7 +281,7 @@ class Worker {
     // A reply already parsed must not wait for the socket.
     std::unique_ptr<Reply> reply;
     if (read_outstanding_ && reader_.take_reply(reply)) {
-      on_read(*reply);
+      on_read(std::move(reply));
       return;
     }
     int timeout = static_cast<int>(
@@ -294,13 +294,15 @@ class Worker {
     for (auto [job, first] : owners) job->run->handle(fds, first);
     if (fds[1].revents) {
       reader_.read_available();
-      if (reader_.take_reply(reply)) on_read(*reply);
+      if (reader_.take_reply(reply)) on_read(std::move(reply));
     }
   }
 
-  void on_read(const Reply& reply) {
+  void on_read(std::unique_ptr<Reply> reply) {
     read_outstanding_ = false;
-    start_entries(consumer_.finish_read(reader_, reply));
+    std::vector<Entry> entries = consumer_.finish_read(reader_, *reply);
+    reply.reset();  // the entries hold copies: a large payload is not kept twice
+    start_entries(std::move(entries));
   }
 
   void start_entries(std::vector<Entry> entries) {
@@ -333,6 +335,7 @@ class Worker {
     Job j;
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
+    Fields().swap(j.entry.fields);  // decoded into the message: not kept twice
     j.message = std::move(*m);
     in_hand_.insert(j.entry.id);
     jobs_.push_back(std::move(j));
@@ -519,6 +522,7 @@ class Worker {
     if (rc == 0) {
       m.rc = 0;
       m.payload = std::move(out);
+      std::string().swap(out);  // the move handed it the old payload's buffer
     } else {
       if (error.empty()) {
         if (rc == rc_tempfail) error = "still asking for a retry (75) after " + std::to_string(job.runs) + " runs";
@@ -536,7 +540,7 @@ class Worker {
       if (!completions_.empty()) write_completions();
       join_write([&] { joiner_->finish(cmd_, *job.group, m); });
     } else {
-      complete(job.entry.id, Write{keys_.bus(), encode(m), false});
+      complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
       in_hand_.erase(job.entry.id);
     }
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
@@ -583,7 +587,12 @@ class Worker {
                        [&](const Completion& c) { return c.entry_id == entry_id; });
   }
 
-  void complete(const std::string& entry_id, Write w) { completions_.push_back({entry_id, {std::move(w)}}); }
+  void complete(const std::string& entry_id, Write w) {
+    // Not `{entry_id, {std::move(w)}}`: an initializer list would copy the write (and its payload).
+    Completion c{entry_id, {}};
+    c.writes.push_back(std::move(w));
+    completions_.push_back(std::move(c));
+  }
 
   // One pipeline: every result, then one XACK for the entries whose result was written.
   void write_completions() {

@@ -1,8 +1,15 @@
 #include "tobus/redis.hpp"
 
 #include <hiredis/hiredis.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 #include <utility>
 
@@ -10,6 +17,15 @@
 #include "tobus/signals.hpp"
 
 namespace tobus {
+namespace {
+
+// A command at least this large is written straight from the caller's buffers: hiredis would
+// format a copy of it and copy that again into its output buffer.
+constexpr std::size_t direct_write_min = std::size_t{1} << 20;
+// A reply at least this large frees hiredis's read buffer once taken.
+constexpr std::size_t release_buffer_min = std::size_t{1} << 20;
+
+}  // namespace
 
 bool ReplyView::is_error() const { return r_ && r_->type == REDIS_REPLY_ERROR; }
 bool ReplyView::is_nil() const { return !r_ || r_->type == REDIS_REPLY_NIL; }
@@ -101,6 +117,12 @@ Reply Connection::command(std::span<const std::string_view> args) {
 }
 
 void Connection::append(std::span<const std::string_view> args) {
+  std::size_t bytes = 0;
+  for (auto a : args) bytes += a.size();
+  if (bytes >= direct_write_min) {
+    write_direct(args);
+    return;
+  }
   // hiredis wants parallel arrays; small commands stay on the stack.
   constexpr std::size_t small = 32;
   const char* argv_small[small];
@@ -123,10 +145,77 @@ void Connection::append(std::span<const std::string_view> args) {
     fail("sending a command");
 }
 
-Reply Connection::read_reply() {
+void Connection::write_direct(std::span<const std::string_view> args) {
+  flush();  // what was appended before goes first
+  // The protocol's framing (*N, then $LEN before each argument) in one string; the arguments'
+  // bytes are sent from where they are.
+  std::string frame = "*" + std::to_string(args.size()) + "\r\n";
+  std::vector<std::size_t> ends;  // where each argument's header ends in `frame`
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) frame += "\r\n";  // the previous argument's end
+    frame += "$" + std::to_string(args[i].size()) + "\r\n";
+    ends.push_back(frame.size());
+  }
+  frame += "\r\n";
+  std::vector<iovec> iov;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    iov.push_back({frame.data() + at, ends[i] - at});
+    if (!args[i].empty()) iov.push_back({const_cast<char*>(args[i].data()), args[i].size()});
+    at = ends[i];
+  }
+  iov.push_back({frame.data() + at, frame.size() - at});
+  std::size_t next = 0;  // the first iovec not yet sent whole
+  while (next < iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = iov.data() + next;
+    msg.msg_iovlen = std::min<std::size_t>(iov.size() - next, IOV_MAX);
+    ssize_t n = sendmsg(c_->fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{c_->fd, POLLOUT, 0};
+      poll(&p, 1, -1);
+      continue;
+    }
+    if (n <= 0)
+      throw RedisError("lost connection to Redis at '" + address_.display() + "' while sending a command: " +
+                       (n < 0 ? std::strerror(errno) : "connection closed"));
+    for (auto left = static_cast<std::size_t>(n); left > 0;) {
+      std::size_t step = std::min(left, iov[next].iov_len);
+      iov[next].iov_base = static_cast<char*>(iov[next].iov_base) + step;
+      iov[next].iov_len -= step;
+      left -= step;
+      if (iov[next].iov_len == 0) ++next;
+    }
+    while (next < iov.size() && iov[next].iov_len == 0) ++next;
+  }
+}
+
+redisReply* Connection::parse_reply() {
+  std::size_t buffered = c_->reader->len;
   void* r = nullptr;
-  if (redisGetReply(c_, &r) != REDIS_OK || r == nullptr) fail("reading a reply");
-  return Reply(static_cast<redisReply*>(r));
+  if (redisGetReplyFromReader(c_, &r) != REDIS_OK) fail("parsing a reply");
+  // hiredis keeps its read buffer as large as the largest reply until more data arrives. After a
+  // large reply, with nothing left in it, it goes now: a large payload is not held twice.
+  if (r != nullptr && buffered >= release_buffer_min && c_->reader->len == 0) {
+    redisReaderFree(c_->reader);
+    c_->reader = redisReaderCreate();
+    if (c_->reader == nullptr) {
+      freeReplyObject(r);
+      throw RedisError("out of memory reading from Redis at '" + address_.display() + "'");
+    }
+  }
+  return static_cast<redisReply*>(r);
+}
+
+Reply Connection::read_reply() {
+  // As redisGetReply does it: a reply already read, else send what is appended and read on.
+  if (redisReply* r = parse_reply()) return Reply(r);
+  flush();
+  for (;;) {
+    read_available();
+    if (redisReply* r = parse_reply()) return Reply(r);
+  }
 }
 
 int Connection::fd() const { return c_->fd; }
@@ -143,10 +232,9 @@ void Connection::read_available() {
 }
 
 bool Connection::take_reply(std::unique_ptr<Reply>& out) {
-  void* r = nullptr;
-  if (redisGetReplyFromReader(c_, &r) != REDIS_OK) fail("parsing a reply");
+  redisReply* r = parse_reply();
   if (r == nullptr) return false;
-  out = std::make_unique<Reply>(static_cast<redisReply*>(r));
+  out = std::make_unique<Reply>(r);
   return true;
 }
 

@@ -66,7 +66,8 @@ class Connection {
     return command(std::span<const std::string_view>(args.begin(), args.size()));
   }
 
-  // Pipelining: append N commands, then read N replies in order.
+  // Pipelining: append N commands, then read N replies in order. A large command (a megabyte or
+  // more) is sent at once, from the arguments' own bytes, after what was appended before it.
   void append(std::span<const std::string_view> args);
   void append(std::initializer_list<std::string_view> args) {
     append(std::span<const std::string_view>(args.begin(), args.size()));
@@ -84,6 +85,8 @@ class Connection {
  private:
   Connection(redisContext* c, RedisAddress address) : c_(c), address_(std::move(address)) {}
   [[noreturn]] void fail(const char* doing);
+  void write_direct(std::span<const std::string_view> args);  // a large command, without copies
+  redisReply* parse_reply();  // a complete reply from what was read, or null
   redisContext* c_ = nullptr;
   RedisAddress address_;
 };

@@ -29,7 +29,8 @@ Fields encode_result(const Message& m) {
     f.emplace_back("fan.n", std::to_string(m.fan->n));
     f.emplace_back("fan.i", std::to_string(m.fan->index));
   }
-  f.emplace_back("payload", m.failure ? std::string() : m.payload);
+  // (Not `m.failure ? std::string() : m.payload`: that is a const string, copied once more.)
+  f.emplace_back("payload", m.failure ? std::string() : std::string(m.payload));
   return f;
 }
 

@@ -38,7 +38,7 @@ namespace {
 // The result for every sender waiting on `m`: its reply stream, and a join's other senders.
 void add_replies(const Keys& keys, const Message& m, Decision& d) {
   Fields fields = encode_result(m);
-  if (!m.reply.empty()) d.writes.push_back({m.reply, fields, true});
+  std::size_t first = d.writes.size();
   for (const auto& [reply, id] : m.also) {
     if (!reply_key_ok(keys, reply)) continue;
     Fields f = fields;
@@ -46,6 +46,9 @@ void add_replies(const Keys& keys, const Message& m, Decision& d) {
       if (k == "id") v = id;
     d.writes.push_back({reply, std::move(f), true});
   }
+  // The sender's own result first, its fields moved rather than copied.
+  if (!m.reply.empty())
+    d.writes.insert(d.writes.begin() + static_cast<std::ptrdiff_t>(first), Write{m.reply, std::move(fields), true});
 }
 
 }  // namespace
@@ -82,7 +85,8 @@ Decision route(const Keys& keys, const Message& m, const Fields& raw, bool modif
       Message copy = m;
       copy.route.front() = (*members)[static_cast<std::size_t>(i)];
       copy.fan = Fanout{entry_id, n, i};
-      d.writes.push_back({keys.inbox(copy.route.front()), encode(copy), false});
+      std::string inbox = keys.inbox(copy.route.front());
+      d.writes.push_back({std::move(inbox), encode(std::move(copy)), false});
     }
     d.next_hop = m.route.front();
     return d;

@@ -64,12 +64,12 @@ std::string find_program(const std::string& program) {
 
 void become_subreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
-Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string input)
-    : Process(argv, env, std::move(input), ProcessOptions{}) {}
+Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string_view input)
+    : Process(argv, env, input, ProcessOptions{}) {}
 
-Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string input,
+Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string_view input,
                  const ProcessOptions& options)
-    : options_(options), input_(std::move(input)) {
+    : options_(options), input_(input) {
   if (argv.empty()) throw Error(ErrorKind::failed, "cannot run an empty command");
   if (options_.stdout_file >= 0) {
     file_fd_ = fcntl(options_.stdout_file, F_DUPFD_CLOEXEC, 0);
@@ -260,7 +260,7 @@ void Process::pump_stdin() {
     }
   }
   close_fd(in_fd_);
-  std::string().swap(input_);
+  input_ = {};
 }
 
 void Process::fail_limit(std::string why) {

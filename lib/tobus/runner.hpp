@@ -47,8 +47,9 @@ class Process {
   using Clock = std::chrono::steady_clock;
 
   // Starts `argv` with the environment `env` (KEY=VALUE). Throws Error(failed) when it cannot run.
-  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string input);
-  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string input,
+  // `input` (its stdin) is not copied: it must stay valid until written or the Process is gone.
+  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string_view input);
+  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::string_view input,
           const ProcessOptions& options);
   // Kills the group if the handler still runs, and reaps it and what of its group is ours to reap.
   ~Process();
@@ -97,7 +98,7 @@ class Process {
   ProcessOptions options_;
   pid_t pid_ = -1;
   int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1, file_fd_ = -1;
-  std::string input_;
+  std::string_view input_;
   std::size_t input_off_ = 0;
   std::string out_, err_line_, err_tail_, failure_;
   std::uint64_t out_total_ = 0;

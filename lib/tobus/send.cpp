@@ -204,6 +204,7 @@ class Waiter {
       if (r.is_error()) throw_reply_error(r, "read '" + key_ + "'");
       if (r.is_nil() || r.size() == 0) continue;
       auto entries = parse_entries(r[0][1]);
+      read.reset();  // the entries hold copies: a large payload is not kept twice
       std::lock_guard lock(mu_);
       for (auto& e : entries) {
         last = e.id;
@@ -270,7 +271,14 @@ class Waiter {
     for (; next_ < slots_.size(); ++next_) {
       Slot& s = slots_[next_];
       if (s.state == Slot::State::pending && !skip_pending) break;
-      out += s.output;
+      if (s.output.size() > (1 << 20)) {
+        // A large result is written from where it is, not copied into `out`.
+        write_output(out_fd_, out);
+        out.clear();
+        write_output(out_fd_, s.output);
+      } else {
+        out += s.output;
+      }
       std::string().swap(s.output);
       if (out.size() > (1 << 20)) {
         write_output(out_fd_, out);
@@ -531,7 +539,7 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
       for (const auto& h : o.headers) m->headers.push_back(h);
       if (!o.correlation.empty()) m->correlation = o.correlation;
       ids.push_back(m->id);
-      envelopes.push_back(encode(*m));
+      envelopes.push_back(encode(std::move(*m)));
     }
     if (!ids.empty()) send_batch({}, ids, &envelopes);
   };

@@ -603,7 +603,7 @@ void JobRun::start_handler() {
     return;
   }
   close_fd(out);
-  std::string().swap(spec_.input);
+  spec_.input = {};
   auto now = Clock::now();
   if (options_.timeout) handler_deadline_ = now + *options_.timeout;
   if (!dir_.empty()) {

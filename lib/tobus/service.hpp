@@ -142,7 +142,7 @@ void check_service_options(const ServiceOptions& options, bool has_command);
 struct JobSpec {
   std::vector<std::string> argv;  // the handler, argv[0] a path (find_program, or pick())
   std::vector<std::string> env;   // KEY=VALUE, the TOBUS_* variables included
-  std::string input;              // the payload
+  std::string_view input;         // the payload, not copied: it must outlive the JobRun
   std::string job_id;             // the work dir's name: job_dir_name(id, attempt), made unique
 };
 
