@@ -55,6 +55,10 @@ struct Job {
   std::int64_t started_ms = 0;
   std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
   std::uint64_t tag = 0;             // given to the co-process, until it answers
+  // Delivered before and never answered: its last holder ended (or went silent) with it in hand,
+  // maybe because of it. It runs alone until one run of its handler has ended; see start_entry.
+  bool suspect = false;
+  bool held = false;  // taken, not started: waiting for a suspect to run alone
 };
 
 // A finished entry: what to write, and that its inbox entry can then be acknowledged.
@@ -138,6 +142,9 @@ class Worker {
     if (co_) co_->stop();
     try {
       if (!completions_.empty()) write_completions();
+      // Handlers killed by a second signal did not end the module: not a sign of a bad message.
+      for (const auto& j : jobs_)
+        if (j.suspect && !j.held) cmd_.command({"HDEL", keys_.suspects(options_.name), j.entry.id});
       cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
       Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
       flush_module_record(left.integer() > 0 ? "running" : "stopped");
@@ -155,11 +162,16 @@ class Worker {
 
   int running() const {
     return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) {
-      return j.retry_at == Clock::time_point::max();
+      return j.retry_at == Clock::time_point::max() && !j.held;
     }));
+  }
+  bool suspect_in_hand() const {
+    return std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.suspect; });
   }
   int free_slots() const {
     if (co_ && !co_->can_submit()) return 0;
+    // Nothing is read or taken over while a suspect waits or runs: it runs alone.
+    if (suspect_in_hand()) return 0;
     // Jobs waiting for a retry do not hold a slot, but do bound how much is in hand.
     int in_hand = static_cast<int>(jobs_.size());
     if (in_hand >= capacity_ + 1024) return 0;
@@ -232,11 +244,20 @@ class Worker {
       next_sweep_ = now + milliseconds(1000);
       for (const auto& j : jobs_)
         if (j.group) joiner_->refresh(cmd_, *j.group);
-      for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
+      if (!suspect_in_hand())
+        for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
     }
     if (now >= next_reclaim_ && signals::stop_count() == 0) {
       next_reclaim_ = now + std::max(milliseconds(200), options_.claim_after / 2);
-      if (int n = free_slots(); n > 0) start_entries(consumer_.reclaim(cmd_, options_.claim_after, n));
+      // An entry taken over is a suspect (it was delivered before) and runs alone: one at a time,
+      // rather than a batch that would sit here idle while each runs alone, and die with us if one
+      // of them crashes the module. The next is looked for as soon as this one is done with.
+      if (free_slots() > 0) {
+        auto entries = consumer_.reclaim(cmd_, options_.claim_after, 1);
+        bool found = !entries.empty();
+        start_entries(std::move(entries));
+        if (found && !suspect_in_hand()) next_reclaim_ = now;
+      }
     }
   }
 
@@ -254,6 +275,7 @@ class Worker {
       if (reader_id_ < 0 || cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)}).is_error())
         read_outstanding_ = false;
     }
+    start_held();
     wait_and_pump();
     check_jobs();
     if (!completions_.empty()) write_completions();
@@ -269,8 +291,10 @@ class Worker {
     wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
     if (joiner_) wake = std::min(wake, next_sweep_);
     if (co_) wake = std::min(wake, co_->wake_at());
+    const bool alone = suspect_in_hand();  // no retry starts meanwhile
     for (auto& j : jobs_) {
-      wake = std::min({wake, j.retry_at, j.deadline});
+      if (!alone) wake = std::min(wake, j.retry_at);
+      wake = std::min(wake, j.deadline);
       if (!j.run) continue;
       wake = std::min(wake, j.run->wake_at());
       owners.emplace_back(&j, fds.size());
@@ -343,7 +367,49 @@ class Worker {
                  " times without an answer (does its handler crash the module?)");
       return;
     }
+    if (job.entry.deliveries > 1) {
+      // A suspect: whoever had it before ended (or went silent) without answering, a crash of the
+      // module perhaps, and this entry perhaps the cause. Run alone, it cannot take innocent
+      // messages down with it, and the instance records it in NS:suspect:NAME before it starts
+      // it. So when an instance that ran it alone ends and it comes round again, it is the entry
+      // that ended that instance: dead-lettered now, not after max_deliveries crashes.
+      if (ended_an_instance(job.entry.id)) {
+        finish(job, -1, {}, "tobus-module ended while running it alone (does its handler crash the module?)");
+        return;
+      }
+      job.suspect = true;
+    }
+    if (suspect_in_hand()) {
+      // Entries a read brings while a suspect waits or runs wait for it too.
+      job.held = true;
+      return;
+    }
     launch(job);
+  }
+
+  // Whether `entry_id` is recorded as run alone by another instance: that instance ended while
+  // running it, since the entry came to us idle for --claim-after. The record is cleared.
+  bool ended_an_instance(const std::string& entry_id) {
+    const std::string key = keys_.suspects(options_.name);
+    Reply r = cmd_.command({"HGET", key, entry_id});
+    if (!r.is_string() || r.str() == consumer_.consumer()) return false;
+    cmd_.command({"HDEL", key, entry_id});
+    return true;
+  }
+
+  // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
+  // once it is done with.
+  void start_held() {
+    if (signals::stop_count() > 0) return;
+    for (auto& j : jobs_)
+      if (j.suspect) {
+        if (j.held && running() == 0) launch(j);
+        return;
+      }
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Job& j = *it++;  // launch may end the job and erase it
+      if (j.held) launch(j);
+    }
   }
 
   void start_group(ReadyGroup g) {
@@ -360,6 +426,14 @@ class Worker {
   }
 
   void launch(Job& job) {
+    if (job.suspect) {
+      // Recorded before it starts: if this run ends the module, the next instance knows.
+      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id, consumer_.consumer()});
+      if (r.is_error())
+        spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
+                     keys_.suspects(options_.name), r.str());
+    }
+    job.held = false;
     job.retry_at = Clock::time_point::max();
     job.started = Clock::now();
     job.started_ms = now_ms();
@@ -428,10 +502,11 @@ class Worker {
         finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
       }
     }
+    const bool alone = suspect_in_hand();  // no retry starts while a suspect waits or runs
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       Job& j = *it++;
       if (j.retry_at != Clock::time_point::max()) {
-        if (now >= j.retry_at && signals::stop_count() == 0) launch(j);
+        if (now >= j.retry_at && signals::stop_count() == 0 && !alone) launch(j);
         continue;
       }
       if (j.tag && now >= j.deadline) {
@@ -479,6 +554,13 @@ class Worker {
 
   // The handler of `job` ended with `rc`: retry it, or pass the result or the failure on.
   void finish(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    if (job.suspect) {
+      // Its handler ended and the module did not: it is not what crashes the module. The others
+      // go on, and the next entry to take over is looked for at once.
+      job.suspect = false;
+      cmd_.command({"HDEL", keys_.suspects(options_.name), job.entry.id});
+      next_reclaim_ = Clock::now();
+    }
     auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
     if (rc == rc_tempfail && job.runs <= options_.retries) {
       auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
