@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -41,6 +42,10 @@ constexpr auto write_warning_every = std::chrono::seconds(60);
 constexpr std::string_view join_records = "(join records)";
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
+// A suspect is dead-lettered once this many instances ended while running it alone. Not 1: one
+// instance killed from outside (kill -9, OOM, a reboot) while it runs an innocent message alone
+// must not dead-letter that message. Twice on the same message is no accident.
+constexpr int max_lone_ends = 2;
 
 struct Job {
   Entry entry;
@@ -58,6 +63,7 @@ struct Job {
   // Delivered before and never answered: its last holder ended (or went silent) with it in hand,
   // maybe because of it. It runs alone until one run of its handler has ended; see start_entry.
   bool suspect = false;
+  int lone_ends = 0;  // instances that ended while running it alone, as NS:suspect:NAME says
   bool held = false;  // taken, not started: waiting for a suspect to run alone
 };
 
@@ -371,10 +377,15 @@ class Worker {
       // A suspect: whoever had it before ended (or went silent) without answering, a crash of the
       // module perhaps, and this entry perhaps the cause. Run alone, it cannot take innocent
       // messages down with it, and the instance records it in NS:suspect:NAME before it starts
-      // it. So when an instance that ran it alone ends and it comes round again, it is the entry
-      // that ended that instance: dead-lettered now, not after max_deliveries crashes.
-      if (ended_an_instance(job.entry.id)) {
-        finish(job, -1, {}, "tobus-module ended while running it alone (does its handler crash the module?)");
+      // it. So when it comes round again still recorded by another instance, that instance ended
+      // while running it alone; after max_lone_ends of those it is dead-lettered, not after
+      // max_deliveries crashes.
+      job.lone_ends = lone_ends(job.entry.id);
+      if (job.lone_ends >= max_lone_ends) {
+        cmd_.command({"HDEL", keys_.suspects(options_.name), job.entry.id});
+        finish(job, -1, {},
+               "tobus-module ended " + std::to_string(job.lone_ends) +
+                   " times while running it alone (does its handler crash the module?)");
         return;
       }
       job.suspect = true;
@@ -387,14 +398,20 @@ class Worker {
     launch(job);
   }
 
-  // Whether `entry_id` is recorded as run alone by another instance: that instance ended while
-  // running it, since the entry came to us idle for --claim-after. The record is cleared.
-  bool ended_an_instance(const std::string& entry_id) {
-    const std::string key = keys_.suspects(options_.name);
-    Reply r = cmd_.command({"HGET", key, entry_id});
-    if (!r.is_string() || r.str() == consumer_.consumer()) return false;
-    cmd_.command({"HDEL", key, entry_id});
-    return true;
+  // How many instances ended while running `entry_id` alone. Its record in NS:suspect:NAME is
+  // "N INSTANCE": INSTANCE runs it alone, after N others ended doing so. When INSTANCE is not
+  // us, it ended too: the entry came to us idle for --claim-after, so it stopped serving it.
+  int lone_ends(const std::string& entry_id) {
+    Reply r = cmd_.command({"HGET", keys_.suspects(options_.name), entry_id});
+    if (!r.is_string()) return 0;
+    std::string_view v = r.str();
+    auto space = v.find(' ');
+    int before = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + std::min(space, v.size()), before);
+    if (space == std::string_view::npos || ec != std::errc() || end != v.data() + space || before < 0)
+      return 0;  // not ours to read: ignored
+    before = std::min(before, max_lone_ends);
+    return v.substr(space + 1) == consumer_.consumer() ? before : before + 1;
   }
 
   // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
@@ -428,7 +445,8 @@ class Worker {
   void launch(Job& job) {
     if (job.suspect) {
       // Recorded before it starts: if this run ends the module, the next instance knows.
-      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id, consumer_.consumer()});
+      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
+                              std::to_string(job.lone_ends) + " " + consumer_.consumer()});
       if (r.is_error())
         spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
                      keys_.suspects(options_.name), r.str());
