@@ -150,7 +150,8 @@ class Worker {
       if (!completions_.empty()) write_completions();
       // Handlers killed by a second signal did not end the module: not a sign of a bad message.
       for (const auto& j : jobs_)
-        if (j.suspect && !j.held) cmd_.command({"HDEL", keys_.suspects(options_.name), j.entry.id});
+        if (j.suspect && !j.held) unmark_.push_back(j.entry.id);
+      unmark_suspects();
       cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
       Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
       flush_module_record(left.integer() > 0 ? "running" : "stopped");
@@ -284,7 +285,19 @@ class Worker {
     start_held();
     wait_and_pump();
     check_jobs();
+    unmark_suspects();
     if (!completions_.empty()) write_completions();
+  }
+
+  // Deletes the records of the suspects done with from NS:suspect:NAME, after each step rather
+  // than in finish(): a lost connection there would leave a job half finished.
+  void unmark_suspects() {
+    if (unmark_.empty()) return;
+    const std::string key = keys_.suspects(options_.name);
+    Args args{"HDEL", key};
+    for (const auto& id : unmark_) args.push_back(id);
+    cmd_.command(args);
+    unmark_.clear();
   }
 
   void wait_and_pump() {
@@ -361,6 +374,8 @@ class Worker {
       return;
     }
     Job j;
+    // Read before the job is in hand: a lost connection here leaves the entry pending, not stuck.
+    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = lone_ends(e.id);
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
     j.message = std::move(*m);
@@ -380,9 +395,8 @@ class Worker {
       // it. So when it comes round again still recorded by another instance, that instance ended
       // while running it alone; after max_lone_ends of those it is dead-lettered, not after
       // max_deliveries crashes.
-      job.lone_ends = lone_ends(job.entry.id);
       if (job.lone_ends >= max_lone_ends) {
-        cmd_.command({"HDEL", keys_.suspects(options_.name), job.entry.id});
+        unmark_.push_back(job.entry.id);
         finish(job, -1, {},
                "tobus-module ended " + std::to_string(job.lone_ends) +
                    " times while running it alone (does its handler crash the module?)");
@@ -576,7 +590,7 @@ class Worker {
       // Its handler ended and the module did not: it is not what crashes the module. The others
       // go on, and the next entry to take over is looked for at once.
       job.suspect = false;
-      cmd_.command({"HDEL", keys_.suspects(options_.name), job.entry.id});
+      unmark_.push_back(job.entry.id);
       next_reclaim_ = Clock::now();
     }
     auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
@@ -750,6 +764,7 @@ class Worker {
   std::vector<std::string> base_env_;
   std::list<Job> jobs_;  // stable addresses: poll owners point into it
   std::unordered_set<std::string> in_hand_;
+  std::vector<std::string> unmark_;  // entry ids whose NS:suspect:NAME record is to be deleted
   std::vector<Completion> completions_;
   std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
