@@ -464,6 +464,8 @@ class Worker {
       if (r.is_error())
         spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
                      keys_.suspects(options_.name), r.str());
+      spdlog::info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
+                   job.entry.deliveries);
     }
     job.held = false;
     job.retry_at = Clock::time_point::max();
