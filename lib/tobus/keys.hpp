@@ -17,6 +17,9 @@ class Keys {
   std::string reply_prefix() const { return ns_ + ":reply:"; }
   std::string modules() const { return ns_ + ":modules"; }
   std::string instances(std::string_view module) const { return ns_ + ":module:" + std::string(module); }
+  // The suspects an instance of the module runs alone right now (a hash: inbox entry id →
+  // instance): entries that may be what crashes the module.
+  std::string suspects(std::string_view module) const { return ns_ + ":suspect:" + std::string(module); }
   // The modules that joined type T (a set): the targets of an `@T` hop.
   std::string type(std::string_view t) const { return ns_ + ":type:" + std::string(t); }
   // A fan-out or correlation group's record: its failed branches, for the joins downstream.

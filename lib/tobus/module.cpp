@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -41,6 +42,10 @@ constexpr auto write_warning_every = std::chrono::seconds(60);
 constexpr std::string_view join_records = "(join records)";
 // How long a job's state record (job:ID) is kept after the job ended.
 constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
+// A suspect is dead-lettered once this many instances ended while running it alone. Not 1: one
+// instance killed from outside (kill -9, OOM, a reboot) while it runs an innocent message alone
+// must not dead-letter that message. Twice on the same message is no accident.
+constexpr int max_lone_ends = 2;
 
 struct Job {
   Entry entry;
@@ -55,6 +60,11 @@ struct Job {
   std::int64_t started_ms = 0;
   std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
   std::uint64_t tag = 0;             // given to the co-process, until it answers
+  // Delivered before and never answered: its last holder ended (or went silent) with it in hand,
+  // maybe because of it. It runs alone until one run of its handler has ended; see start_entry.
+  bool suspect = false;
+  int lone_ends = 0;  // instances that ended while running it alone, as NS:suspect:NAME says
+  bool held = false;  // taken, not started: waiting for a suspect to run alone
 };
 
 // A finished entry: what to write, and that its inbox entry can then be acknowledged.
@@ -138,6 +148,10 @@ class Worker {
     if (co_) co_->stop();
     try {
       if (!completions_.empty()) write_completions();
+      // Handlers killed by a second signal did not end the module: not a sign of a bad message.
+      for (const auto& j : jobs_)
+        if (j.suspect && !j.held) unmark_.push_back(j.entry.id);
+      unmark_suspects();
       cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
       Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
       flush_module_record(left.integer() > 0 ? "running" : "stopped");
@@ -155,11 +169,16 @@ class Worker {
 
   int running() const {
     return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) {
-      return j.retry_at == Clock::time_point::max();
+      return j.retry_at == Clock::time_point::max() && !j.held;
     }));
+  }
+  bool suspect_in_hand() const {
+    return std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.suspect; });
   }
   int free_slots() const {
     if (co_ && !co_->can_submit()) return 0;
+    // Nothing is read or taken over while a suspect waits or runs: it runs alone.
+    if (suspect_in_hand()) return 0;
     // Jobs waiting for a retry do not hold a slot, but do bound how much is in hand.
     int in_hand = static_cast<int>(jobs_.size());
     if (in_hand >= capacity_ + 1024) return 0;
@@ -232,11 +251,20 @@ class Worker {
       next_sweep_ = now + milliseconds(1000);
       for (const auto& j : jobs_)
         if (j.group) joiner_->refresh(cmd_, *j.group);
-      for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
+      if (!suspect_in_hand())
+        for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
     }
     if (now >= next_reclaim_ && signals::stop_count() == 0) {
       next_reclaim_ = now + std::max(milliseconds(200), options_.claim_after / 2);
-      if (int n = free_slots(); n > 0) start_entries(consumer_.reclaim(cmd_, options_.claim_after, n));
+      // An entry taken over is a suspect (it was delivered before) and runs alone: one at a time,
+      // rather than a batch that would sit here idle while each runs alone, and die with us if one
+      // of them crashes the module. The next is looked for as soon as this one is done with.
+      if (free_slots() > 0) {
+        auto entries = consumer_.reclaim(cmd_, options_.claim_after, 1);
+        bool found = !entries.empty();
+        start_entries(std::move(entries));
+        if (found && !suspect_in_hand()) next_reclaim_ = now;
+      }
     }
   }
 
@@ -254,9 +282,22 @@ class Worker {
       if (reader_id_ < 0 || cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)}).is_error())
         read_outstanding_ = false;
     }
+    start_held();
     wait_and_pump();
     check_jobs();
+    unmark_suspects();
     if (!completions_.empty()) write_completions();
+  }
+
+  // Deletes the records of the suspects done with from NS:suspect:NAME, after each step rather
+  // than in finish(): a lost connection there would leave a job half finished.
+  void unmark_suspects() {
+    if (unmark_.empty()) return;
+    const std::string key = keys_.suspects(options_.name);
+    Args args{"HDEL", key};
+    for (const auto& id : unmark_) args.push_back(id);
+    cmd_.command(args);
+    unmark_.clear();
   }
 
   void wait_and_pump() {
@@ -269,8 +310,10 @@ class Worker {
     wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
     if (joiner_) wake = std::min(wake, next_sweep_);
     if (co_) wake = std::min(wake, co_->wake_at());
+    const bool alone = suspect_in_hand();  // no retry starts meanwhile
     for (auto& j : jobs_) {
-      wake = std::min({wake, j.retry_at, j.deadline});
+      if (!alone) wake = std::min(wake, j.retry_at);
+      wake = std::min(wake, j.deadline);
       if (!j.run) continue;
       wake = std::min(wake, j.run->wake_at());
       owners.emplace_back(&j, fds.size());
@@ -333,6 +376,8 @@ class Worker {
       return;
     }
     Job j;
+    // Read before the job is in hand: a lost connection here leaves the entry pending, not stuck.
+    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = lone_ends(e.id);
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
     Fields().swap(j.entry.fields);  // decoded into the message: not kept twice
@@ -346,7 +391,59 @@ class Worker {
                  " times without an answer (does its handler crash the module?)");
       return;
     }
+    if (job.entry.deliveries > 1) {
+      // A suspect: whoever had it before ended (or went silent) without answering, a crash of the
+      // module perhaps, and this entry perhaps the cause. Run alone, it cannot take innocent
+      // messages down with it, and the instance records it in NS:suspect:NAME before it starts
+      // it. So when it comes round again still recorded by another instance, that instance ended
+      // while running it alone; after max_lone_ends of those it is dead-lettered, not after
+      // max_deliveries crashes.
+      if (job.lone_ends >= max_lone_ends) {
+        unmark_.push_back(job.entry.id);
+        finish(job, -1, {},
+               "tobus-module ended " + std::to_string(job.lone_ends) +
+                   " times while running it alone (does its handler crash the module?)");
+        return;
+      }
+      job.suspect = true;
+    }
+    if (suspect_in_hand()) {
+      // Entries a read brings while a suspect waits or runs wait for it too.
+      job.held = true;
+      return;
+    }
     launch(job);
+  }
+
+  // How many instances ended while running `entry_id` alone. Its record in NS:suspect:NAME is
+  // "N INSTANCE": INSTANCE runs it alone, after N others ended doing so. When INSTANCE is not
+  // us, it ended too: the entry came to us idle for --claim-after, so it stopped serving it.
+  int lone_ends(const std::string& entry_id) {
+    Reply r = cmd_.command({"HGET", keys_.suspects(options_.name), entry_id});
+    if (!r.is_string()) return 0;
+    std::string_view v = r.str();
+    auto space = v.find(' ');
+    int before = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + std::min(space, v.size()), before);
+    if (space == std::string_view::npos || ec != std::errc() || end != v.data() + space || before < 0)
+      return 0;  // not ours to read: ignored
+    before = std::min(before, max_lone_ends);
+    return v.substr(space + 1) == consumer_.consumer() ? before : before + 1;
+  }
+
+  // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
+  // once it is done with.
+  void start_held() {
+    if (signals::stop_count() > 0) return;
+    for (auto& j : jobs_)
+      if (j.suspect) {
+        if (j.held && running() == 0) launch(j);
+        return;
+      }
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Job& j = *it++;  // launch may end the job and erase it
+      if (j.held) launch(j);
+    }
   }
 
   void start_group(ReadyGroup g) {
@@ -363,6 +460,17 @@ class Worker {
   }
 
   void launch(Job& job) {
+    if (job.suspect) {
+      // Recorded before it starts: if this run ends the module, the next instance knows.
+      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
+                              std::to_string(job.lone_ends) + " " + consumer_.consumer()});
+      if (r.is_error())
+        spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
+                     keys_.suspects(options_.name), r.str());
+      spdlog::info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
+                   job.entry.deliveries);
+    }
+    job.held = false;
     job.retry_at = Clock::time_point::max();
     job.started = Clock::now();
     job.started_ms = now_ms();
@@ -431,10 +539,11 @@ class Worker {
         finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
       }
     }
+    const bool alone = suspect_in_hand();  // no retry starts while a suspect waits or runs
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       Job& j = *it++;
       if (j.retry_at != Clock::time_point::max()) {
-        if (now >= j.retry_at && signals::stop_count() == 0) launch(j);
+        if (now >= j.retry_at && signals::stop_count() == 0 && !alone) launch(j);
         continue;
       }
       if (j.tag && now >= j.deadline) {
@@ -482,6 +591,13 @@ class Worker {
 
   // The handler of `job` ended with `rc`: retry it, or pass the result or the failure on.
   void finish(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    if (job.suspect) {
+      // Its handler ended and the module did not: it is not what crashes the module. The others
+      // go on, and the next entry to take over is looked for at once.
+      job.suspect = false;
+      unmark_.push_back(job.entry.id);
+      next_reclaim_ = Clock::now();
+    }
     auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
     if (rc == rc_tempfail && job.runs <= options_.retries) {
       auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
@@ -659,6 +775,7 @@ class Worker {
   std::vector<std::string> base_env_;
   std::list<Job> jobs_;  // stable addresses: poll owners point into it
   std::unordered_set<std::string> in_hand_;
+  std::vector<std::string> unmark_;  // entry ids whose NS:suspect:NAME record is to be deleted
   std::vector<Completion> completions_;
   std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
