@@ -5,7 +5,7 @@
 #
 # The options are not listed here: each program prints its own option table with the hidden
 # option --_options, as git does with --git-completion-helper, so the completions follow the
-# program and cannot drift (lib/tobus/cli.cpp makes it). One line per option, then one per
+# program and cannot drift (lib/tobus/cli/cli.cpp makes it). One line per option, then one per
 # command, five fields separated by tabs:
 #
 #   NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS

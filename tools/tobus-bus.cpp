@@ -4,10 +4,10 @@
 
 #include <memory>
 
-#include "tobus/embedded.hpp"
-#include "tobus/hooks.hpp"
-#include "tobus/redis.hpp"
-#include "tobus/signals.hpp"
+#include "tobus/bus/hooks.hpp"
+#include "tobus/process/signals.hpp"
+#include "tobus/redis/embedded.hpp"
+#include "tobus/redis/redis.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {

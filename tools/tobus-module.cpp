@@ -6,9 +6,9 @@
 #include <string_view>
 #include <vector>
 
-#include "tobus/io.hpp"
-#include "tobus/service.hpp"
+#include "tobus/process/service.hpp"
 #include "tobus/tobus.hpp"
+#include "tobus/util/io.hpp"
 
 int main(int argc, char** argv) {
   tobus::Program program("tobus-module", "Attach module NAME to the bus and run COMMAND for each message.");

@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "tobus/signals.hpp"
+#include "tobus/process/signals.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {

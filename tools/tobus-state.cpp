@@ -1,7 +1,7 @@
 // tobus-state: state records, the module registry, jobs and dead letters, from the shell.
 #include <unistd.h>
 
-#include "tobus/state.hpp"
+#include "tobus/state/state.hpp"
 #include "tobus/tobus.hpp"
 
 int main(int argc, char** argv) {

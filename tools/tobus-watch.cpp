@@ -2,9 +2,9 @@
 // the journey of one message (--trace), per-module figures (--stats).
 #include <unistd.h>
 
-#include "tobus/signals.hpp"
+#include "tobus/process/signals.hpp"
 #include "tobus/tobus.hpp"
-#include "tobus/watch.hpp"
+#include "tobus/watch/watch.hpp"
 
 int main(int argc, char** argv) {
   tobus::Program program("tobus-watch",

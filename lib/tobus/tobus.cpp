@@ -1,6 +1,6 @@
 #include "tobus/tobus.hpp"
 
-#include "tobus/signals.hpp"
+#include "tobus/process/signals.hpp"
 
 namespace tobus {
 

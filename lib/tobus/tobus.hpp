@@ -13,15 +13,15 @@
 //     });
 //   }
 
-#include "tobus/bus.hpp"
-#include "tobus/cli.hpp"
-#include "tobus/duration.hpp"
-#include "tobus/error.hpp"
-#include "tobus/keys.hpp"
-#include "tobus/message.hpp"
-#include "tobus/module.hpp"
-#include "tobus/send.hpp"
-#include "tobus/url.hpp"
+#include "tobus/bus/bus.hpp"
+#include "tobus/cli/cli.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/core/keys.hpp"
+#include "tobus/core/message.hpp"
+#include "tobus/module/module.hpp"
+#include "tobus/redis/url.hpp"
+#include "tobus/send/send.hpp"
+#include "tobus/util/duration.hpp"
 
 namespace tobus {
 

@@ -26,17 +26,19 @@ sanitize=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sy
 # Only the public API is installed, and it stands on its own: every header compiles alone, and
 # includes no header that was not installed.
 inc=$T/root$prefix/include/tobus
-for internal in state watch coprocess router signals text; do
+for internal in state/state watch/watch process/coprocess bus/router process/signals util/text; do
   [ ! -e "$inc/$internal.hpp" ] || { echo "FAIL: internal header $internal.hpp installed"; exit 1; }
 done
-for h in "$inc"/*.hpp; do
+[ -f "$inc/core/message.hpp" ] || { echo "FAIL: tobus/core/message.hpp not installed"; exit 1; }
+while IFS= read -r h; do
+  rel=${h#"$inc"/}
   for dep in $(sed -n 's|^#include "tobus/\(.*\)"$|\1|p' "$h"); do
-    [ -f "$inc/$dep" ] || { echo "FAIL: $(basename "$h") includes tobus/$dep, which is not installed"; exit 1; }
+    [ -f "$inc/$dep" ] || { echo "FAIL: $rel includes tobus/$dep, which is not installed"; exit 1; }
   done
   # shellcheck disable=SC2086
-  echo "#include <tobus/$(basename "$h")>" | c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only -x c++ - $(pkg-config --cflags tobus) ||
-    { echo "FAIL: tobus/$(basename "$h") does not compile on its own"; exit 1; }
-done
+  echo "#include <tobus/$rel>" | c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only -x c++ - $(pkg-config --cflags tobus) ||
+    { echo "FAIL: tobus/$rel does not compile on its own"; exit 1; }
+done < <(find "$inc" -name '*.hpp' | sort)
 for ex in shout logging_bus; do
   # shellcheck disable=SC2086
   c++ -Wall -Wextra -Werror -o "$T/$ex" "$src/examples/$ex.cpp" $flags

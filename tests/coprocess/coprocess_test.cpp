@@ -1,6 +1,6 @@
 // CoProcess against real processes (cat, sed -u, the example framed handlers, handlers that die,
 // misbehave or are edited on disk), driven by a small poll() loop like the module's.
-#include "tobus/coprocess.hpp"
+#include "tobus/process/coprocess.hpp"
 
 #include <doctest/doctest.h>
 #include <poll.h>
@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include "tobus/error.hpp"
-#include "tobus/hooks.hpp"
-#include "tobus/runner.hpp"
+#include "tobus/bus/hooks.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/process/runner.hpp"
 
 extern char** environ;
 

@@ -83,7 +83,7 @@ fi
 
 # raw_table PROG: the program's option table (PROG --_options) as it prints it: one line per
 # option, then one per command, NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS (see
-# lib/tobus/cli.cpp); a command's line has empty NAMES, and its own path as COMMANDS.
+# lib/tobus/cli/cli.cpp); a command's line has empty NAMES, and its own path as COMMANDS.
 raw_table() {
     local cached=$SCRATCH/table.$1
     # Read once per test: the table is the program's, and a sanitized program starts slowly.

@@ -1,5 +1,5 @@
 # Each program's option table (PROG --_options, on which the completions are built) has the
-# documented shape (lib/tobus/cli.cpp, completions/tobus.bash): one line per option, then one per
+# documented shape (lib/tobus/cli/cli.cpp, completions/tobus.bash): one line per option, then one per
 # command, NAMES<TAB>VALUE<TAB>DESCRIPTION<TAB>CHOICES<TAB>COMMANDS; a long name for every option,
 # VALUE one of the documented kinds, CHOICES empty or a mode and its words, COMMANDS paths of
 # commands the table lists, no name twice; and the commands and their options are the program's.

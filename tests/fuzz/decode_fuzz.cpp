@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "tobus/message.hpp"
-#include "tobus/registry.hpp"
+#include "tobus/core/message.hpp"
+#include "tobus/core/registry.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string input(reinterpret_cast<const char*>(data), size);

@@ -13,9 +13,9 @@
 #include <sstream>
 
 #include "harness.hpp"
-#include "tobus/error.hpp"
-#include "tobus/send.hpp"
-#include "tobus/watch.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/send/send.hpp"
+#include "tobus/watch/watch.hpp"
 
 using namespace tobus;
 using it::eventually;

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "tobus/signals.hpp"
+#include "tobus/process/signals.hpp"
 
 namespace it {
 

@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include "tobus/bus.hpp"
-#include "tobus/keys.hpp"
-#include "tobus/message.hpp"
-#include "tobus/module.hpp"
-#include "tobus/redis.hpp"
-#include "tobus/stream.hpp"
-#include "tobus/url.hpp"
+#include "tobus/bus/bus.hpp"
+#include "tobus/core/keys.hpp"
+#include "tobus/core/message.hpp"
+#include "tobus/module/module.hpp"
+#include "tobus/redis/redis.hpp"
+#include "tobus/redis/stream.hpp"
+#include "tobus/redis/url.hpp"
 
 namespace it {
 

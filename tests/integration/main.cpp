@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "harness.hpp"
-#include "tobus/signals.hpp"
+#include "tobus/process/signals.hpp"
 
 int main(int argc, char** argv) {
   if (std::system("command -v redis-server >/dev/null 2>&1") != 0) {

@@ -1,5 +1,5 @@
 // Process: the limits, kill escalation and containment it adds for the service framework.
-#include "tobus/runner.hpp"
+#include "tobus/process/runner.hpp"
 
 #include <doctest/doctest.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tobus/error.hpp"
+#include "tobus/core/error.hpp"
 
 using namespace tobus;
 using Clock = std::chrono::steady_clock;

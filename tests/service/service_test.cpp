@@ -1,4 +1,4 @@
-#include "tobus/service.hpp"
+#include "tobus/process/service.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <set>
 
-#include "tobus/error.hpp"
+#include "tobus/core/error.hpp"
 
 namespace fs = std::filesystem;
 using namespace tobus;

@@ -13,9 +13,9 @@
 #include <iostream>
 #include <sstream>
 
-#include "tobus/duration.hpp"
-#include "tobus/error.hpp"
-#include "tobus/service.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/process/service.hpp"
+#include "tobus/util/duration.hpp"
 
 namespace {
 

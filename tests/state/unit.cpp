@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tobus/state.hpp"
+#include "tobus/state/state.hpp"
 
 using namespace tobus;
 

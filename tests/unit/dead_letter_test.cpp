@@ -2,8 +2,8 @@
 
 #include <cstdint>
 
-#include "tobus/dead_letter.hpp"
-#include "tobus/router.hpp"
+#include "tobus/bus/router.hpp"
+#include "tobus/core/dead_letter.hpp"
 
 using namespace tobus;
 

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "tobus/duration.hpp"
+#include "tobus/util/duration.hpp"
 
 using tobus::Millis;
 using tobus::parse_duration;

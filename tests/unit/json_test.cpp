@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "tobus/json.hpp"
+#include "tobus/util/json.hpp"
 
 using namespace tobus;
 

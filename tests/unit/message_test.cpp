@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "tobus/error.hpp"
-#include "tobus/message.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/core/message.hpp"
 
 using namespace tobus;
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "tobus/send.hpp"
+#include "tobus/send/send.hpp"
 
 using namespace tobus;
 

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "tobus/redis.hpp"
-#include "tobus/stream.hpp"
+#include "tobus/redis/redis.hpp"
+#include "tobus/redis/stream.hpp"
 
 using namespace tobus;
 

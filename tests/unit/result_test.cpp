@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "tobus/result.hpp"
-#include "tobus/router.hpp"
+#include "tobus/bus/router.hpp"
+#include "tobus/core/result.hpp"
 
 using namespace tobus;
 

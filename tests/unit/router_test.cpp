@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "tobus/router.hpp"
+#include "tobus/bus/router.hpp"
 
 using namespace tobus;
 

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "tobus/size.hpp"
+#include "tobus/util/size.hpp"
 
 using tobus::format_size;
 using tobus::parse_size;

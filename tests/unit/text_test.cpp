@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "tobus/text.hpp"
+#include "tobus/util/text.hpp"
 
 using namespace tobus;
 

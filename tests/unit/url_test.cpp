@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "tobus/error.hpp"
-#include "tobus/url.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/redis/url.hpp"
 
 using tobus::parse_redis_url;
 using Kind = tobus::RedisAddress::Kind;

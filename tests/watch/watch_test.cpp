@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "tobus/error.hpp"
-#include "tobus/json.hpp"
-#include "tobus/watch.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/util/json.hpp"
+#include "tobus/watch/watch.hpp"
 
 using namespace tobus;
 

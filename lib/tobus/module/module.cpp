@@ -1,0 +1,820 @@
+#include "tobus/module/module.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tobus/bus/router.hpp"
+#include "tobus/core/error.hpp"
+#include "tobus/core/registry.hpp"
+#include "tobus/process/coprocess.hpp"
+#include "tobus/process/runner.hpp"
+#include "tobus/process/signals.hpp"
+#include "tobus/redis/redis.hpp"
+#include "tobus/redis/stream.hpp"
+#include "tobus/state/state_record.hpp"
+#include "tobus/util/size.hpp"
+#include "tobus/util/text.hpp"
+
+extern char** environ;
+
+namespace tobus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr auto block_time = milliseconds(5000);
+constexpr auto heartbeat_every = milliseconds(5000);
+constexpr auto max_backoff = milliseconds(60'000);
+constexpr auto write_warning_every = std::chrono::seconds(60);
+// Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
+constexpr std::string_view join_records = "(join records)";
+// How long a job's state record (job:ID) is kept after the job ended.
+constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
+// A suspect is dead-lettered once this many instances ended while running it alone. Not 1: one
+// instance killed from outside (kill -9, OOM, a reboot) while it runs an innocent message alone
+// must not dead-letter that message. Twice on the same message is no accident.
+constexpr int max_lone_ends = 2;
+
+struct Job {
+  Entry entry;
+  Message message;
+  int attempt = 1;  // of the whole journey at this hop, redeliveries included
+  int runs = 0;     // in this process
+  std::unique_ptr<JobRun> run;  // a per-message command: its process, work dir, callbacks, limits
+  bool pid_recorded = false;    // the handler's pid is in the job's state record
+  Clock::time_point started{};
+  Clock::time_point deadline = Clock::time_point::max();  // --timeout of a co-process message
+  Clock::time_point retry_at = Clock::time_point::max();  // waiting for a retry
+  std::int64_t started_ms = 0;
+  std::optional<ReadyGroup> group;  // a joined group: no inbox entry of its own
+  std::uint64_t tag = 0;             // given to the co-process, until it answers
+  // Delivered before and never answered: its last holder ended (or went silent) with it in hand,
+  // maybe because of it. It runs alone until one run of its handler has ended; see start_entry.
+  bool suspect = false;
+  int lone_ends = 0;  // instances that ended while running it alone, as NS:suspect:NAME says
+  bool held = false;  // taken, not started: waiting for a suspect to run alone
+};
+
+// A finished entry: what to write, and that its inbox entry can then be acknowledged.
+struct Completion {
+  std::string entry_id;
+  std::vector<Write> writes;
+};
+
+class Worker {
+ public:
+  Worker(const RedisAddress& address, const Keys& keys, const ModuleOptions& options)
+      : address_(address),
+        keys_(keys),
+        options_(options),
+        inbox_(keys.inbox(options.name)),
+        consumer_(inbox_, std::string(Keys::module_group), new_consumer_name()),
+        registry_(keys),
+        cmd_(connect_with_retry(address, milliseconds(0))),
+        reader_(connect_with_retry(address, milliseconds(0))),
+        reader_id_(client_id(reader_)) {
+    if (options_.join)
+      joiner_.emplace(keys_, options_.name, consumer_.consumer(), *options_.join,
+                      std::max(options_.claim_after, milliseconds(1000)));
+    capacity_ = in_process() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.starts_with("TOBUS_")) continue;  // ours are set per message
+      base_env_.emplace_back(kv);
+    }
+    base_env_.push_back("TOBUS_MODULE=" + options_.name);
+    base_env_.push_back("TOBUS_REDIS=" + address_.url());
+    base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());
+    if (options_.mode != ModuleOptions::Mode::per_message && !options_.command.empty()) {
+      CoProcessOptions co;
+      co.argv = options_.command;
+      co.env = base_env_;
+      co.mode = options_.mode == ModuleOptions::Mode::framed ? CoProcessOptions::Mode::framed
+                                                              : CoProcessOptions::Mode::lines;
+      co.reload_on = options_.reload_on;
+      co.max_in_flight = static_cast<std::size_t>(std::max(64, options_.batch));
+      co.max_answer = options_.max_payload;
+      co.name = options_.name;
+      capacity_ = static_cast<int>(co.max_in_flight);
+      co_ = std::make_unique<CoProcess>(std::move(co));
+    }
+  }
+
+  void run() {
+    ensure_group(cmd_, inbox_, Keys::module_group);
+    for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
+    started_ms_ = now_ms();
+    heartbeat();
+    spdlog::info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
+    bool killed = false;
+    for (;;) {
+      if (signals::stop_count() >= 2 && !killed) {
+        killed = true;
+        for (auto& j : jobs_)
+          if (j.run) j.run->kill();
+        if (co_) co_->stop(Millis(0));
+        spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
+                     running());
+        break;
+      }
+      bool stopping = signals::stop_count() > 0;
+      if (stopping && !read_outstanding_ && running() == 0) break;
+      try {
+        step(stopping);
+      } catch (const RedisError& e) {
+        // Stopping without Redis: what is in flight stays pending and is redelivered.
+        if (signals::stop_count() > 0) break;
+        spdlog::warn("{}, reconnecting", e.what());
+        try {
+          reconnect();
+        } catch (const RedisError&) {
+          if (signals::stop_count() > 0) break;
+          throw;
+        }
+      }
+    }
+    if (co_) co_->stop();
+    try {
+      if (!completions_.empty()) write_completions();
+      // Handlers killed by a second signal did not end the module: not a sign of a bad message.
+      for (const auto& j : jobs_)
+        if (j.suspect && !j.held) unmark_.push_back(j.entry.id);
+      unmark_suspects();
+      cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
+      Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
+      flush_module_record(left.integer() > 0 ? "running" : "stopped");
+    } catch (const RedisError& e) {
+      spdlog::warn("{}", e.what());
+    }
+    if (!jobs_.empty())
+      spdlog::info("{} message(s) left pending for redelivery", jobs_.size());
+    spdlog::info("module '{}' detached", options_.name);
+  }
+
+ private:
+  // No command and no pool: the callback `handler`, or pass-through.
+  bool in_process() const { return options_.command.empty() && options_.service.pool.empty(); }
+
+  int running() const {
+    return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) {
+      return j.retry_at == Clock::time_point::max() && !j.held;
+    }));
+  }
+  bool suspect_in_hand() const {
+    return std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.suspect; });
+  }
+  int free_slots() const {
+    if (co_ && !co_->can_submit()) return 0;
+    // Nothing is read or taken over while a suspect waits or runs: it runs alone.
+    if (suspect_in_hand()) return 0;
+    // Jobs waiting for a retry do not hold a slot, but do bound how much is in hand.
+    int in_hand = static_cast<int>(jobs_.size());
+    if (in_hand >= capacity_ + 1024) return 0;
+    return std::max(0, capacity_ - running());
+  }
+
+  void reconnect() {
+    cmd_ = connect_with_retry(address_, reconnect_budget);
+    reader_ = connect_with_retry(address_, reconnect_budget);
+    reader_id_ = client_id(reader_);
+    read_outstanding_ = false;
+    // Entries the lost read delivered to us are pending under our name: take them back.
+    consumer_.start_read(cmd_, capacity_ + 1024, milliseconds(0), true);
+    Reply r = cmd_.read_reply();
+    start_entries(consumer_.finish_read(cmd_, r));
+  }
+
+  void heartbeat() {
+    next_heartbeat_ = Clock::now() + heartbeat_every;
+    std::string json = "{\"host\":\"" + host_name() + "\",\"pid\":" + std::to_string(getpid()) +
+                       ",\"started\":" + std::to_string(started_ms_) +
+                       ",\"heartbeat\":" + std::to_string(now_ms()) +
+                       ",\"jobs\":" + std::to_string(options_.jobs) + "}";
+    cmd_.command({"HSET", keys_.instances(options_.name), consumer_.consumer(), json});
+    registry_.note(options_.name, now_ms());
+    registry_.flush(cmd_);
+    flush_module_record("running");
+  }
+
+  // The module's state record (module:NAME): status, messages done and failed, last failure.
+  // Counts are added up here and written with the heartbeat, off the hot path.
+  void flush_module_record(const std::string& status) {
+    const std::string name = "module:" + options_.name;
+    try {
+      if (done_since_flush_) state_incr(cmd_, keys_, name, "done", done_since_flush_);
+      if (failed_since_flush_) state_incr(cmd_, keys_, name, "failed", failed_since_flush_);
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      spdlog::warn("cannot count in state record '{}': {}, ignoring", name, e.what());
+    }
+    done_since_flush_ = failed_since_flush_ = 0;
+    Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
+    if (!last_failure_.empty()) fields.emplace_back("last_failure", last_failure_);
+    write_record(name, fields);
+  }
+
+  // State records are for people and scripts: a record spoilt by hand never stops the work.
+  void write_record(const std::string& name, const Fields& fields) {
+    try {
+      state_set(cmd_, keys_, name, fields);
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      spdlog::warn("cannot write state record '{}': {}, ignoring", name, e.what());
+    }
+  }
+
+  void maintain() {
+    auto now = Clock::now();
+    if (now >= next_heartbeat_) heartbeat();
+    if (now >= next_refresh_) {
+      next_refresh_ = now + std::max(milliseconds(200), options_.claim_after / 3);
+      std::vector<std::string> ids;
+      for (const auto& j : jobs_)
+        if (!j.group) ids.push_back(j.entry.id);
+      consumer_.refresh(cmd_, ids);
+    }
+    if (joiner_ && now >= next_sweep_ && signals::stop_count() == 0) {
+      next_sweep_ = now + milliseconds(1000);
+      for (const auto& j : jobs_)
+        if (j.group) joiner_->refresh(cmd_, *j.group);
+      if (!suspect_in_hand())
+        for (auto& g : joiner_->sweep(cmd_)) start_group(std::move(g));
+    }
+    if (now >= next_reclaim_ && signals::stop_count() == 0) {
+      next_reclaim_ = now + std::max(milliseconds(200), options_.claim_after / 2);
+      // An entry taken over is a suspect (it was delivered before) and runs alone: one at a time,
+      // rather than a batch that would sit here idle while each runs alone, and die with us if one
+      // of them crashes the module. The next is looked for as soon as this one is done with.
+      if (free_slots() > 0) {
+        auto entries = consumer_.reclaim(cmd_, options_.claim_after, 1);
+        bool found = !entries.empty();
+        start_entries(std::move(entries));
+        if (found && !suspect_in_hand()) next_reclaim_ = now;
+      }
+    }
+  }
+
+  void step(bool stopping) {
+    maintain();
+    if (!stopping && !read_outstanding_ && free_slots() > 0) {
+      consumer_.start_read(reader_, std::min(free_slots(), std::max(1, options_.batch)), block_time);
+      read_outstanding_ = true;
+      unblocked_ = false;
+    }
+    if (stopping && read_outstanding_ && !unblocked_) {
+      unblocked_ = true;
+      // Refused (an ACL without CLIENT ID or CLIENT UNBLOCK): the read is abandoned rather than
+      // waited out; what it would still deliver stays pending under our name and is reclaimed.
+      if (reader_id_ < 0 || cmd_.command({"CLIENT", "UNBLOCK", std::to_string(reader_id_)}).is_error())
+        read_outstanding_ = false;
+    }
+    start_held();
+    wait_and_pump();
+    check_jobs();
+    unmark_suspects();
+    if (!completions_.empty()) write_completions();
+  }
+
+  // Deletes the records of the suspects done with from NS:suspect:NAME, after each step rather
+  // than in finish(): a lost connection there would leave a job half finished.
+  void unmark_suspects() {
+    if (unmark_.empty()) return;
+    const std::string key = keys_.suspects(options_.name);
+    Args args{"HDEL", key};
+    for (const auto& id : unmark_) args.push_back(id);
+    cmd_.command(args);
+    unmark_.clear();
+  }
+
+  void wait_and_pump() {
+    std::vector<pollfd> fds;
+    std::vector<std::pair<Job*, std::size_t>> owners;  // a job and its first entry in fds
+    fds.push_back({signals::fd(), POLLIN, 0});
+    fds.push_back({read_outstanding_ ? reader_.fd() : -1, POLLIN, 0});
+    auto now = Clock::now();
+    auto wake = now + milliseconds(1000);
+    wake = std::min({wake, next_heartbeat_, next_refresh_, next_reclaim_});
+    if (joiner_) wake = std::min(wake, next_sweep_);
+    if (co_) wake = std::min(wake, co_->wake_at());
+    const bool alone = suspect_in_hand();  // no retry starts meanwhile
+    for (auto& j : jobs_) {
+      if (!alone) wake = std::min(wake, j.retry_at);
+      wake = std::min(wake, j.deadline);
+      if (!j.run) continue;
+      wake = std::min(wake, j.run->wake_at());
+      owners.emplace_back(&j, fds.size());
+      j.run->add_pollfds(fds);
+    }
+    const std::size_t co_first = fds.size();
+    if (co_) co_->add_pollfds(fds);
+    // A reply already parsed must not wait for the socket.
+    std::unique_ptr<Reply> reply;
+    if (read_outstanding_ && reader_.take_reply(reply)) {
+      on_read(std::move(reply));
+      return;
+    }
+    int timeout = static_cast<int>(
+        std::max<long long>(0, std::chrono::duration_cast<milliseconds>(wake - now).count() + 1));
+    int n = poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) throw Error(ErrorKind::failed, "poll failed");
+    if (n <= 0) return;
+    if (fds[0].revents) signals::drain();
+    if (co_) co_->handle(fds, co_first);
+    for (auto [job, first] : owners) job->run->handle(fds, first);
+    if (fds[1].revents) {
+      reader_.read_available();
+      if (reader_.take_reply(reply)) on_read(std::move(reply));
+    }
+  }
+
+  void on_read(std::unique_ptr<Reply> reply) {
+    read_outstanding_ = false;
+    std::vector<Entry> entries = consumer_.finish_read(reader_, *reply);
+    reply.reset();  // the entries hold copies: a large payload is not kept twice
+    start_entries(std::move(entries));
+  }
+
+  void start_entries(std::vector<Entry> entries) {
+    for (auto& e : entries) {
+      if (in_hand_.contains(e.id) || completing(e.id)) continue;  // already running or done here
+      start_entry(std::move(e));
+    }
+  }
+
+  void start_entry(Entry e) {
+    DecodeError error;
+    auto m = decode(e.fields, error);
+    if (!m) {
+      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
+      return;
+    }
+    if (m->route.empty() || m->route.front() != options_.name) {
+      completions_.push_back({e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
+                                            "route '" + join_route(m->route) + "' does not start with '" +
+                                                options_.name + "'")});
+      return;
+    }
+    if (joiner_ && joiner_->joins(*m)) {
+      // Stored as a part (its entry acknowledged with it); handled when its group is ready.
+      std::optional<ReadyGroup> ready;
+      if (!join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
+      if (ready) start_group(std::move(*ready));
+      return;
+    }
+    Job j;
+    // Read before the job is in hand: a lost connection here leaves the entry pending, not stuck.
+    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = lone_ends(e.id);
+    j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
+    j.entry = std::move(e);
+    Fields().swap(j.entry.fields);  // decoded into the message: not kept twice
+    j.message = std::move(*m);
+    in_hand_.insert(j.entry.id);
+    jobs_.push_back(std::move(j));
+    Job& job = jobs_.back();
+    if (job.entry.deliveries > max_deliveries) {
+      finish(job, -1, {},
+             "delivered " + std::to_string(job.entry.deliveries) +
+                 " times without an answer (does its handler crash the module?)");
+      return;
+    }
+    if (job.entry.deliveries > 1) {
+      // A suspect: whoever had it before ended (or went silent) without answering, a crash of the
+      // module perhaps, and this entry perhaps the cause. Run alone, it cannot take innocent
+      // messages down with it, and the instance records it in NS:suspect:NAME before it starts
+      // it. So when it comes round again still recorded by another instance, that instance ended
+      // while running it alone; after max_lone_ends of those it is dead-lettered, not after
+      // max_deliveries crashes.
+      if (job.lone_ends >= max_lone_ends) {
+        unmark_.push_back(job.entry.id);
+        finish(job, -1, {},
+               "tobus-module ended " + std::to_string(job.lone_ends) +
+                   " times while running it alone (does its handler crash the module?)");
+        return;
+      }
+      job.suspect = true;
+    }
+    if (suspect_in_hand()) {
+      // Entries a read brings while a suspect waits or runs wait for it too.
+      job.held = true;
+      return;
+    }
+    launch(job);
+  }
+
+  // How many instances ended while running `entry_id` alone. Its record in NS:suspect:NAME is
+  // "N INSTANCE": INSTANCE runs it alone, after N others ended doing so. When INSTANCE is not
+  // us, it ended too: the entry came to us idle for --claim-after, so it stopped serving it.
+  int lone_ends(const std::string& entry_id) {
+    Reply r = cmd_.command({"HGET", keys_.suspects(options_.name), entry_id});
+    if (!r.is_string()) return 0;
+    std::string_view v = r.str();
+    auto space = v.find(' ');
+    int before = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + std::min(space, v.size()), before);
+    if (space == std::string_view::npos || ec != std::errc() || end != v.data() + space || before < 0)
+      return 0;  // not ours to read: ignored
+    before = std::min(before, max_lone_ends);
+    return v.substr(space + 1) == consumer_.consumer() ? before : before + 1;
+  }
+
+  // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
+  // once it is done with.
+  void start_held() {
+    if (signals::stop_count() > 0) return;
+    for (auto& j : jobs_)
+      if (j.suspect) {
+        if (j.held && running() == 0) launch(j);
+        return;
+      }
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Job& j = *it++;  // launch may end the job and erase it
+      if (j.held) launch(j);
+    }
+  }
+
+  void start_group(ReadyGroup g) {
+    if (g.message.failure) {
+      spdlog::warn("{}: {}", g.message.id, g.message.failure->error);
+      join_write([&] { joiner_->finish(cmd_, g, g.message); });
+      return;
+    }
+    Job j;
+    j.message = g.message;
+    j.group = std::move(g);
+    jobs_.push_back(std::move(j));
+    launch(jobs_.back());
+  }
+
+  void launch(Job& job) {
+    if (job.suspect) {
+      // Recorded before it starts: if this run ends the module, the next instance knows.
+      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
+                              std::to_string(job.lone_ends) + " " + consumer_.consumer()});
+      if (r.is_error())
+        spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
+                     keys_.suspects(options_.name), r.str());
+      spdlog::info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
+                   job.entry.deliveries);
+    }
+    job.held = false;
+    job.retry_at = Clock::time_point::max();
+    job.started = Clock::now();
+    job.started_ms = now_ms();
+    ++job.runs;
+    if (in_process()) {
+      Outcome o = options_.handler ? options_.handler(job.message, job.attempt)
+                                   : Outcome::ok(job.message.payload);
+      finish(job, o.rc, std::move(o.payload), std::move(o.error));
+      return;
+    }
+    if (co_) {
+      job.tag = ++next_tag_;
+      by_tag_[job.tag] = &job;
+      co_->submit(job.tag, job.message.payload);
+      if (options_.timeout) job.deadline = job.started + *options_.timeout;
+      return;
+    }
+    const Message& m = job.message;
+    std::vector<std::string> argv = options_.command;
+    if (!options_.service.pool.empty()) {
+      // Looked up per message: a service dropped into the pool is used at once.
+      ServicePick p = pick(options_.service.pool, m);
+      if (!p.ok()) {
+        finish(job, p.rc, {}, std::move(p.error));
+        return;
+      }
+      argv = std::move(p.argv);
+    }
+    std::vector<std::string> env = base_env_;
+    std::vector<std::string> shadowed;
+    for (auto& e : message_env(m, job.attempt, &shadowed)) env.push_back(std::move(e));
+    for (const auto& key : shadowed)
+      spdlog::warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
+                   escape_text(key), header_env_name(key));
+    env.push_back("TOBUS_JOB=job:" + m.id);
+    if (job.group)
+      for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
+    job.run = std::make_unique<JobRun>(
+        options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
+        [id = m.id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
+    // The job's state record: what runs where, readable with tobus-state get job:ID.
+    Fields record{{"status", "running"},
+                  {"module", options_.name},
+                  {"attempt", std::to_string(job.attempt)},
+                  {"host", host_name()},
+                  {"started", std::to_string(job.started_ms)}};
+    job.pid_recorded = job.run->handler_pid() > 0;  // else once --before has ended
+    if (job.pid_recorded) record.emplace_back("pid", std::to_string(job.run->handler_pid()));
+    if (!job.run->workdir().empty()) record.emplace_back("workdir", job.run->workdir());
+    write_record("job:" + m.id, record);
+  }
+
+  void check_jobs() {
+    auto now = Clock::now();
+    bool child = signals::take_child();
+    if (co_) {
+      if (signals::take_hup()) co_->reload();
+      if (now >= co_->wake_at()) co_->tick();
+      for (auto& r : co_->take_results()) {
+        auto it = by_tag_.find(r.tag);
+        if (it == by_tag_.end()) continue;  // timed out meanwhile
+        Job& j = *it->second;
+        by_tag_.erase(it);
+        j.tag = 0;
+        j.deadline = Clock::time_point::max();
+        finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+      }
+    }
+    const bool alone = suspect_in_hand();  // no retry starts while a suspect waits or runs
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Job& j = *it++;
+      if (j.retry_at != Clock::time_point::max()) {
+        if (now >= j.retry_at && signals::stop_count() == 0 && !alone) launch(j);
+        continue;
+      }
+      if (j.tag && now >= j.deadline) {
+        // A co-process that sits on a message too long: the message fails, the process is
+        // restarted, and what else it held is retried.
+        by_tag_.erase(j.tag);
+        j.tag = 0;
+        j.deadline = Clock::time_point::max();
+        finish_or_forget(j, rc_timeout, {}, "timed out after " + format_duration(*options_.timeout));
+        co_->restart("a message timed out");
+        continue;
+      }
+      if (!j.run) continue;
+      j.run->tick(child);
+      if (!j.pid_recorded && j.run->handler_pid() > 0) {
+        j.pid_recorded = true;
+        write_record("job:" + j.message.id, {{"pid", std::to_string(j.run->handler_pid())}});
+      }
+      if (auto files = j.run->take_listing()) write_record("job:" + j.message.id, {{"files", *files}});
+      if (!j.run->done()) continue;
+      JobResult r = j.run->take_result();
+      j.run.reset();
+      finish_or_forget(j, r.rc, std::move(r.payload), std::move(r.error), std::move(r.stderr_tail));
+    }
+  }
+
+  // finish(), for a job whose handler has ended. When Redis fails under it (the job's record, a
+  // join's bookkeeping), the job is forgotten rather than left with no process, which nothing
+  // would ever complete and a stop would wait for: its inbox entry, not acknowledged, is taken
+  // again after the reconnect and handled anew; a joined group is swept again once its lock lapses.
+  void finish_or_forget(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    try {
+      finish(job, rc, std::move(out), std::move(error), std::move(tail));
+    } catch (const RedisError&) {
+      if (job.tag) by_tag_.erase(job.tag);
+      if (!job.group) in_hand_.erase(job.entry.id);
+      for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+        if (&*it == &job) {
+          jobs_.erase(it);
+          break;
+        }
+      throw;
+    }
+  }
+
+  // The handler of `job` ended with `rc`: retry it, or pass the result or the failure on.
+  void finish(Job& job, int rc, std::string out, std::string error, std::string tail = {}) {
+    if (job.suspect) {
+      // Its handler ended and the module did not: it is not what crashes the module. The others
+      // go on, and the next entry to take over is looked for at once.
+      job.suspect = false;
+      unmark_.push_back(job.entry.id);
+      next_reclaim_ = Clock::now();
+    }
+    auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
+    if (rc == rc_tempfail && job.runs <= options_.retries) {
+      auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
+      job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
+      ++job.attempt;
+      spdlog::info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
+                   format_duration(std::min<milliseconds>(delay, max_backoff)));
+      if (!in_process() && !co_)
+        write_record("job:" + job.message.id,
+                     {{"status", "queued"},
+                      {"attempt", std::to_string(job.attempt)},
+                      {"retry_at", std::to_string(now_ms() + std::min<milliseconds>(delay, max_backoff).count())}});
+      return;
+    }
+    if (rc == 0 && out.size() > options_.max_payload) {
+      rc = 1;
+      error = "its result of " + std::to_string(out.size()) + " bytes is larger than " +
+              format_size(options_.max_payload) + " (--max-payload)";
+      std::string().swap(out);
+    }
+    Message& m = job.message;
+    if (rc == 0) ++done_since_flush_;
+    else {
+      ++failed_since_flush_;
+      last_failure_ = m.id + ": " + (error.empty() ? "rc " + std::to_string(rc) : error);
+    }
+    if (!in_process() && !co_) {
+      write_record("job:" + m.id,
+                   {{"status", rc == 0 ? "done" : "failed"},
+                    {"rc", std::to_string(rc)},
+                    {"attempt", std::to_string(job.attempt)},
+                    {"finished", std::to_string(now_ms())}});
+      cmd_.command({"PEXPIRE", state_key(keys_, "job:" + m.id), std::to_string(job_record_ttl_ms)});
+    }
+    m.route.erase(m.route.begin());
+    m.from = options_.name;
+    m.trail.push_back({options_.name, rc, now_ms(), duration});
+    if (rc == 0) {
+      m.rc = 0;
+      m.payload = std::move(out);
+      std::string().swap(out);  // the move handed it the old payload's buffer
+    } else {
+      if (error.empty()) {
+        if (rc == rc_tempfail) error = "still asking for a retry (75) after " + std::to_string(job.runs) + " runs";
+        else if (rc > 128 && rc < 128 + 65) error = "handler killed by signal " + std::to_string(rc - 128);
+        else error = "handler exited with " + std::to_string(rc);
+      }
+      std::string line = last_line(tail);
+      spdlog::warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
+      m.rc = rc;
+      m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
+    }
+    if (job.group) {
+      // The result and the end of the group in one script: a crash before it leaves the group
+      // to be handled again, never half-done.
+      if (!completions_.empty()) write_completions();
+      join_write([&] { joiner_->finish(cmd_, *job.group, m); });
+    } else {
+      complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
+      in_hand_.erase(job.entry.id);
+    }
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
+      if (&*it == &job) {
+        jobs_.erase(it);
+        break;
+      }
+  }
+
+  // Runs a write of the join's bookkeeping. Refused (a key of the wrong type, out of memory), it is
+  // done again later: a part's inbox entry stays pending and is reclaimed, a group's lock lapses
+  // and the sweep takes the group again. Returns whether it was written.
+  bool join_write(const std::function<void()>& write) {
+    try {
+      write();
+    } catch (const RedisError&) {
+      throw;
+    } catch (const Error& e) {
+      note_refused(e.what(), join_records);
+      return false;
+    }
+    if (failing_key_ == join_records) {
+      spdlog::info("parts of groups are stored again");
+      failing_key_.clear();
+    }
+    return true;
+  }
+
+  // A write Redis refused, to `key`: said when it starts and then at most once a minute while it
+  // lasts, not per entry or per retry. It lasts until a write to that same key is taken: other
+  // writes going through in between (results for the bus while the dead-letter stream refuses)
+  // do not end it.
+  void note_refused(const std::string& what, std::string_view key) {
+    auto now = Clock::now();
+    if (failing_key_ == key && now < next_write_warning_) return;
+    failing_key_ = key;
+    next_write_warning_ = now + write_warning_every;
+    spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
+  }
+
+  // Whether `entry_id` is done here, its result waiting to be written.
+  bool completing(const std::string& entry_id) const {
+    return std::any_of(completions_.begin(), completions_.end(),
+                       [&](const Completion& c) { return c.entry_id == entry_id; });
+  }
+
+  void complete(const std::string& entry_id, Write w) {
+    // Not `{entry_id, {std::move(w)}}`: an initializer list would copy the write (and its payload).
+    Completion c{entry_id, {}};
+    c.writes.push_back(std::move(w));
+    completions_.push_back(std::move(c));
+  }
+
+  // One pipeline: every result, then one XACK for the entries whose result was written.
+  void write_completions() {
+    for (const auto& c : completions_) {
+      for (const auto& w : c.writes) {
+        Args args{"XADD", w.key, "*"};
+        for (const auto& [k, v] : w.fields) {
+          args.push_back(k);
+          args.push_back(v);
+        }
+        cmd_.append(args);
+      }
+    }
+    std::vector<std::string> acks;
+    std::size_t refused = 0;
+    std::string key, error;
+    bool recovered = false;  // a write to the key that refused earlier was taken
+    for (const auto& c : completions_) {
+      bool ok = true;
+      for (const auto& w : c.writes) {
+        Reply r = cmd_.read_reply();
+        if (!r.is_error()) {
+          recovered = recovered || (!failing_key_.empty() && w.key == failing_key_);
+          continue;
+        }
+        ok = false;
+        if (refused++ == 0) {
+          key = w.key;
+          error = r.str();
+        }
+      }
+      if (ok) acks.push_back(c.entry_id);
+    }
+    // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
+    // it starts and then at most once a minute while it lasts, not per entry or per retry.
+    if (refused > 0) {
+      std::size_t held = completions_.size() - acks.size();
+      note_refused("cannot write " + std::to_string(refused) + " result(s) to '" + key + "': " + error + "; " +
+                       std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'",
+                   key);
+    } else if (recovered) {
+      spdlog::info("results are written to '{}' again", failing_key_);
+      failing_key_.clear();
+    }
+    completions_.clear();
+    if (acks.empty()) return;
+    consumer_.append_ack(cmd_, acks);
+    Reply r = cmd_.read_reply();
+    if (r.is_error()) spdlog::error("cannot acknowledge on '{}': {}", inbox_, r.str());
+  }
+
+  const RedisAddress& address_;
+  const Keys& keys_;
+  const ModuleOptions& options_;
+  std::string inbox_;
+  GroupConsumer consumer_;
+  Registry registry_;
+  Connection cmd_;
+  Connection reader_;
+  long long reader_id_;
+  bool read_outstanding_ = false;
+  bool unblocked_ = false;
+  int capacity_ = 1;
+  std::vector<std::string> base_env_;
+  std::list<Job> jobs_;  // stable addresses: poll owners point into it
+  std::unordered_set<std::string> in_hand_;
+  std::vector<std::string> unmark_;  // entry ids whose NS:suspect:NAME record is to be deleted
+  std::vector<Completion> completions_;
+  std::int64_t started_ms_ = 0;
+  Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
+  std::optional<Joiner> joiner_;
+  long long done_since_flush_ = 0, failed_since_flush_ = 0;
+  std::string last_failure_;
+  // The key whose writes Redis refused, until one is taken again (join_records for a join's
+  // bookkeeping); empty while writes go through.
+  std::string failing_key_;
+  Clock::time_point next_write_warning_{};
+  std::unique_ptr<CoProcess> co_;
+  std::uint64_t next_tag_ = 0;
+  std::unordered_map<std::uint64_t, Job*> by_tag_;
+};
+
+}  // namespace
+
+Module::Module(RedisAddress address, Keys keys, ModuleOptions options)
+    : address_(std::move(address)), keys_(std::move(keys)), options_(std::move(options)) {
+  if (!valid_name(options_.name))
+    throw Error(ErrorKind::usage, "bad module name '" + options_.name + "': names are 1-64 of A-Z a-z 0-9 _ . -");
+  check_service_options(options_.service, !options_.command.empty());
+  if (!options_.service.pool.empty() && options_.mode != ModuleOptions::Mode::per_message)
+    throw Error(ErrorKind::usage, "--pool runs a command per message: it excludes --lines and --framed");
+  options_.service.timeout = options_.timeout;
+  if (options_.max_payload == 0) throw Error(ErrorKind::usage, "--max-payload must be more than 0");
+  auto& max_output = options_.service.max_output;
+  if (max_output == 0 || max_output > options_.max_payload) max_output = options_.max_payload;
+  if (!options_.command.empty()) {
+    std::string path = find_program(options_.command.front());
+    if (path.empty())
+      throw Error(ErrorKind::usage, "cannot run '" + options_.command.front() + "': command not found");
+    options_.command.front() = path;
+  }
+}
+
+void Module::run() {
+  Worker worker(address_, keys_, options_);
+  worker.run();
+}
+
+}  // namespace tobus
