@@ -57,11 +57,12 @@ int main(int argc, char** argv) {
       if (!configured && !tobus::redis_answers(address)) embedded = true;
     }
     if (embedded) {
-      server = tobus::EmbeddedRedis::start(socket, data_dir);
+      server = tobus::EmbeddedRedis::start(socket, data_dir, program.reporter());
       address = server->address();
       spdlog::info("started the embedded redis-server on '{}' (data in '{}')", socket, data_dir);
     }
     hooks.env = {"TOBUS_REDIS=" + address.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+    hooks.report = options.report = program.reporter();
     options.hooks = tobus::shell_hooks(hooks);
     {
       tobus::Bus bus(address, program.keys(), options);

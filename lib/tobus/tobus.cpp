@@ -13,6 +13,7 @@ int run_module(Program& program, ModuleOptions options) {
 
 int run_bus(Program& program, BusOptions options) {
   signals::install();
+  if (!options.report) options.report = program.reporter();
   Bus bus(program.redis_address(), program.keys(), std::move(options));
   bus.run();
   signals::reraise_stop();

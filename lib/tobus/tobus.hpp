@@ -29,7 +29,8 @@ namespace tobus {
 // SIGINT/SIGTERM; then ends the process by that signal (exit status 128+N), as the programs do.
 int run_module(Program& program, ModuleOptions options);
 
-// Runs a bus on the Redis `program` was given, with `options.hooks`, likewise.
+// Runs a bus on the Redis `program` was given, with `options.hooks`, likewise. Both log what the
+// library reports through `program` unless `options.report` was set.
 int run_bus(Program& program, BusOptions options);
 
 }  // namespace tobus

@@ -1,6 +1,5 @@
 #include "tobus/bus/bus.hpp"
 
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <algorithm>
@@ -59,7 +58,7 @@ class Router {
 
   void run() {
     ensure_group(conn_, keys_.bus(), Keys::bus_group);
-    spdlog::info("routing on '{}' (namespace '{}') as {}", address_.display(), keys_.ns(),
+    options_.report.info("routing on '{}' (namespace '{}') as {}", address_.display(), keys_.ns(),
                  consumer_.consumer());
     bool recover = false;
     while (signals::stop_count() == 0) {
@@ -78,7 +77,7 @@ class Router {
         handle(std::move(entries));
       } catch (const RedisError& e) {
         if (signals::stop_count() > 0) break;
-        spdlog::warn("{}, reconnecting", e.what());
+        options_.report.warn("{}, reconnecting", e.what());
         try {
           connect(reconnect_budget);
         } catch (const RedisError&) {
@@ -88,7 +87,7 @@ class Router {
         recover = true;
       }
     }
-    spdlog::info("stopped");
+    options_.report.info("stopped");
   }
 
  private:
@@ -166,7 +165,7 @@ class Router {
   // copies: they would wait in an inbox nobody serves. Said once per member.
   void note_bad_member(const std::string& type, std::string_view member) {
     if (bad_members_.size() >= 1000 || !bad_members_.insert(type + '\n' + std::string(member)).second) return;
-    spdlog::warn("type '{}' has a member that is not a module name, '{}'; it gets no copies", type,
+    options_.report.warn("type '{}' has a member that is not a module name, '{}'; it gets no copies", type,
                  escape_text(member.substr(0, 100)));
   }
 
@@ -258,13 +257,13 @@ class Router {
   void note_dead_letters(const Tally& held, bool written) {
     auto now = Clock::now();
     if (held.n > 0 && (!dead_failing_ || now >= next_dead_warning_)) {
-      spdlog::warn("cannot write dead letters to '{}': {}; {} entr{} left pending on '{}', tried again every {}",
+      options_.report.warn("cannot write dead letters to '{}': {}; {} entr{} left pending on '{}', tried again every {}",
                    held.key, held.error, held_.size(), held_.size() == 1 ? "y" : "ies", keys_.bus(),
                    format_duration(options_.claim_after));
       next_dead_warning_ = now + dead_warning_every;
       dead_failing_ = true;
     } else if (held.n == 0 && written && dead_failing_) {
-      spdlog::info("'{}' takes dead letters again", keys_.dead());
+      options_.report.info("'{}' takes dead letters again", keys_.dead());
       dead_failing_ = false;
     }
   }
@@ -314,7 +313,7 @@ class Router {
       retry.push_back(std::move(d));
     }
     if (rerouted.n > 0)
-      spdlog::warn("cannot write {} entr{} to '{}': {}; dead-lettering {}", rerouted.n, rerouted.n == 1 ? "y" : "ies",
+      options_.report.warn("cannot write {} entr{} to '{}': {}; dead-lettering {}", rerouted.n, rerouted.n == 1 ? "y" : "ies",
                    rerouted.key, rerouted.error, rerouted.n == 1 ? "it" : "them");
     if (!retry.empty()) write_all(retry);
     for (const auto& p : retry) {
@@ -330,7 +329,7 @@ class Router {
       }
     }
     if (unreplied.n > 0)
-      spdlog::warn("cannot write {} result(s) to '{}': {}; dead-lettered without telling the sender", unreplied.n,
+      options_.report.warn("cannot write {} result(s) to '{}': {}; dead-lettered without telling the sender", unreplied.n,
                    unreplied.key, unreplied.error);
     bool written = std::any_of(plans.begin(), plans.end(), [&](const Plan& p) { return wrote_dead_letter(p); }) ||
                    std::any_of(retry.begin(), retry.end(), [&](const Plan& p) { return wrote_dead_letter(p); });
@@ -339,7 +338,7 @@ class Router {
       for (const auto& id : acks) held_.erase(id);
       consumer_.append_ack(conn_, acks);
       Reply r = conn_.read_reply();
-      if (r.is_error()) spdlog::warn("cannot acknowledge on '{}': {}", keys_.bus(), r.str());
+      if (r.is_error()) options_.report.warn("cannot acknowledge on '{}': {}", keys_.bus(), r.str());
     }
     if (options_.hooks.on_send) {
       for (const auto& p : plans)

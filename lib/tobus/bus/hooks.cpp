@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <rapidjson/document.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -49,6 +48,7 @@ CoProcessOptions hook_options(const ShellHookOptions& o, const std::string& comm
   co.max_in_flight = event == "send" ? send_backlog : 1;
   co.answers = event != "send";
   co.drain_grace = o.timeout;
+  co.report = o.report;
   return co;
 }
 
@@ -77,13 +77,13 @@ void pump_until(CoProcess& co, Clock::time_point deadline, const Done& done) {
 class ReceiveHook {
  public:
   explicit ReceiveHook(const ShellHookOptions& o)
-      : co_(hook_options(o, o.on_receive, "receive")), timeout_(o.timeout) {}
+      : co_(hook_options(o, o.on_receive, "receive")), timeout_(o.timeout), report_(o.report) {}
 
   bool operator()(Message& m, std::string& reason) {
     if (Clock::now() >= co_.wake_at()) co_.tick();
     co_.take_results();  // late answers of messages that already passed
     if (!co_.running()) {
-      spdlog::debug("receive hook is not running, passing {}", m.id);
+      report_.debug("receive hook is not running, passing {}", m.id);
       return true;
     }
     JsonObject line;
@@ -99,7 +99,7 @@ class ReceiveHook {
     };
     pump_until(co_, Clock::now() + timeout_, take);
     if (!answer) {
-      spdlog::warn(
+      report_.warn(
           "receive hook gave no answer for {} within {}, passing it and restarting the hook", m.id,
           format_duration(timeout_));
       co_.restart("gave no answer within " + format_duration(timeout_));
@@ -109,7 +109,7 @@ class ReceiveHook {
     std::string error;
     auto verdict = parse_hook_answer(answer->payload, error);
     if (!verdict) {
-      spdlog::warn("receive hook: {} in its answer for {}, passing it", error, m.id);
+      report_.warn("receive hook: {} in its answer for {}, passing it", error, m.id);
       return true;
     }
     switch (verdict->action) {
@@ -128,6 +128,7 @@ class ReceiveHook {
  private:
   CoProcess co_;
   Millis timeout_;
+  Reporter report_;
   std::uint64_t tag_ = 0;
 };
 
@@ -135,7 +136,7 @@ class ReceiveHook {
 class SendHook {
  public:
   explicit SendHook(const ShellHookOptions& o)
-      : co_(hook_options(o, o.on_send, "send")), timeout_(o.timeout) {}
+      : co_(hook_options(o, o.on_send, "send")), timeout_(o.timeout), report_(o.report) {}
 
   void operator()(const Message& m, const std::string& key) {
     if (Clock::now() >= co_.wake_at()) co_.tick();
@@ -151,7 +152,7 @@ class SendHook {
     if (co_.can_submit()) return;
     pump_until(co_, Clock::now() + timeout_, [&] { return co_.can_submit() || !co_.running(); });
     if (co_.running() && !co_.can_submit()) {
-      spdlog::warn("send hook stayed {} event(s) behind for {}, dropping them and restarting it",
+      report_.warn("send hook stayed {} event(s) behind for {}, dropping them and restarting it",
                    co_.in_flight(), format_duration(timeout_));
       co_.restart("did not read its input within " + format_duration(timeout_));
       co_.take_results();
@@ -161,6 +162,7 @@ class SendHook {
  private:
   CoProcess co_;
   Millis timeout_;
+  Reporter report_;
   std::uint64_t tag_ = 0;
 };
 

@@ -243,7 +243,7 @@ Reporter Program::reporter() const {
 
 RedisAddress Program::redis_address(bool wait_for_bus) const {
   if (!common_.redis.empty()) return parse_redis_url(common_.redis);
-  return find_redis(wait_for_bus);
+  return find_redis(wait_for_bus, reporter());
 }
 
 int Program::run(int argc, char** argv, const std::function<int()>& job) {

@@ -2,7 +2,6 @@
 
 #include <pwd.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,13 +34,14 @@ std::string last_line(const std::string& file) {
 
 }  // namespace
 
-std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, const std::string& data_dir) {
+std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, const std::string& data_dir,
+                                                    Reporter report) {
   // Both must be ours alone: who controls the socket's directory can put a server of theirs in the
   // bus's place, and who controls the data directory reads and writes the AOF, every message.
   auto slash = socket.rfind('/');
   make_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : socket.substr(0, slash),
-                   PrivateDir::runtime);
-  make_private_dir(data_dir, PrivateDir::data);
+                   PrivateDir::runtime, report);
+  make_private_dir(data_dir, PrivateDir::data, report);
   const char* server_env = std::getenv("TOBUS_REDIS_SERVER");
   std::string server = server_env && *server_env ? server_env : "redis-server";
   std::string log = data_dir + "/redis.log";
@@ -65,7 +65,7 @@ std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, c
   RedisAddress address;
   address.kind = RedisAddress::Kind::unix_socket;
   address.path = socket;
-  std::unique_ptr<EmbeddedRedis> self(new EmbeddedRedis(pid, address));
+  std::unique_ptr<EmbeddedRedis> self(new EmbeddedRedis(pid, address, std::move(report)));
   // A large AOF takes a while to load; the server answers LOADING meanwhile.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -93,7 +93,7 @@ EmbeddedRedis::~EmbeddedRedis() {
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
-  spdlog::info("embedded redis-server stopped");
+  report_.info("embedded redis-server stopped");
 }
 
 std::string default_socket_path() {
@@ -112,7 +112,7 @@ std::string default_data_dir() {
   return "/tmp/tobus-" + std::to_string(getuid()) + "-state";
 }
 
-RedisAddress find_redis(bool wait_for_bus) {
+RedisAddress find_redis(bool wait_for_bus, const Reporter& report) {
   RedisAddress embedded;
   embedded.kind = RedisAddress::Kind::unix_socket;
   embedded.path = default_socket_path();
@@ -129,7 +129,7 @@ RedisAddress find_redis(bool wait_for_bus) {
       if (untrusted.empty()) return fallback;
     }
     if (!wait_for_bus || std::chrono::steady_clock::now() >= deadline || signals::stop_count() > 0) break;
-    spdlog::debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
+    report.debug("no Redis at '{}' or '{}' yet, waiting for a bus to start one", embedded.display(),
                   fallback.display());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -139,7 +139,7 @@ RedisAddress find_redis(bool wait_for_bus) {
                       " to use it)";
   if (wait_for_bus) throw Error(ErrorKind::failed, "refusing " + where);
   // tobus-bus starts its own server at the embedded socket instead.
-  spdlog::warn("ignoring {}", where);
+  report.warn("ignoring {}", where);
   return embedded;
 }
 

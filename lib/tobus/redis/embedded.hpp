@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "tobus/core/report.hpp"
 #include "tobus/redis/url.hpp"
 
 namespace tobus {
@@ -14,7 +15,9 @@ namespace tobus {
 class EmbeddedRedis {
  public:
   // Starts redis-server (TOBUS_REDIS_SERVER, else redis-server on PATH) and waits until it answers.
-  static std::unique_ptr<EmbeddedRedis> start(const std::string& socket, const std::string& data_dir);
+  // What happens to it (its directories made private, its stop) is told to `report`.
+  static std::unique_ptr<EmbeddedRedis> start(const std::string& socket, const std::string& data_dir,
+                                              Reporter report = {});
   ~EmbeddedRedis();  // SIGTERM (redis fsyncs the AOF and exits), then wait
   EmbeddedRedis(const EmbeddedRedis&) = delete;
   EmbeddedRedis& operator=(const EmbeddedRedis&) = delete;
@@ -22,9 +25,11 @@ class EmbeddedRedis {
   const RedisAddress& address() const { return address_; }
 
  private:
-  EmbeddedRedis(pid_t pid, RedisAddress address) : pid_(pid), address_(std::move(address)) {}
+  EmbeddedRedis(pid_t pid, RedisAddress address, Reporter report)
+      : pid_(pid), address_(std::move(address)), report_(std::move(report)) {}
   pid_t pid_;
   RedisAddress address_;
+  Reporter report_;
 };
 
 // The socket and data directory of the embedded redis-server (TOBUS_SOCKET, TOBUS_DATA_DIR,
@@ -39,6 +44,7 @@ std::string default_data_dir();
 // elsewhere throws Error(failed); so does a server on 127.0.0.1:6379 of another user's, or,
 // without `wait_for_bus`, it is passed over with a warning for the embedded socket (where
 // tobus-bus then starts its own).
-RedisAddress find_redis(bool wait_for_bus);
+// Waiting, and a server passed over, are told to `report`.
+RedisAddress find_redis(bool wait_for_bus, const Reporter& report = {});
 
 }  // namespace tobus

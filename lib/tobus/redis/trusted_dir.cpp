@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,7 +102,7 @@ void make_parents(const std::string& path) {
 
 }  // namespace
 
-void make_private_dir(const std::string& given, PrivateDir which) {
+void make_private_dir(const std::string& given, PrivateDir which, const Reporter& report) {
   std::string path = without_trailing_slashes(given);
   make_parents(path);
   bool created = mkdir(path.c_str(), 0700) == 0;
@@ -117,7 +116,7 @@ void make_private_dir(const std::string& given, PrivateDir which) {
   // every message); a directory we just made gets exactly 0700 whatever the umask.
   if (created || (st.st_mode & 07777) != 0700) {
     if (fchmod(fd.get(), 0700) != 0) refuse(label(which), path, std::strerror(errno), elsewhere(which));
-    if (!created) spdlog::debug("{} '{}': mode {} made 0700", label(which), path, octal(st.st_mode));
+    if (!created) report.debug("{} '{}': mode {} made 0700", label(which), path, octal(st.st_mode));
   }
 }
 

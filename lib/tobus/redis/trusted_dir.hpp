@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "tobus/core/report.hpp"
+
 namespace tobus {
 
 // Which of the embedded server's directories a path is: it names it in the messages.
@@ -14,7 +16,8 @@ enum class PrivateDir { runtime, data };
 // as a directory of this user's (euid), not a symbolic link, that nobody else can write in; read
 // and search access of others is taken away (mode 0700). Checked on the open directory, so a path
 // swapped in between is caught. Throws Error(failed) with one line saying why not.
-void make_private_dir(const std::string& path, PrivateDir which);
+// A mode it tightens is reported (debug).
+void make_private_dir(const std::string& path, PrivateDir which, const Reporter& report = {});
 
 // Whether the embedded server's socket is there to connect to: false when it or its directory does
 // not exist; true when it is a socket of this user's in a directory of this user's that nobody
