@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
       ->type_name("CMD");
   program.add_duration("--hook-timeout", hooks.timeout,
                        "Wait this long for a hook, then pass the message and restart the hook");
+  bool pass_password = false;
+  app.add_flag("--pass-redis-password", pass_password,
+               "Give the hooks the Redis password in TOBUS_REDIS (by default it is left out)");
 
   return program.run(argc, argv, [&] {
     tobus::signals::install();
@@ -61,7 +64,8 @@ int main(int argc, char** argv) {
       address = server->address();
       spdlog::info("started the embedded redis-server on '{}' (data in '{}')", socket, data_dir);
     }
-    hooks.env = {"TOBUS_REDIS=" + address.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+    auto told = pass_password ? address : address.without_password();
+    hooks.env = {"TOBUS_REDIS=" + told.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
     hooks.report = options.report = program.reporter();
     options.hooks = tobus::shell_hooks(hooks);
     {

@@ -72,3 +72,28 @@ TEST_CASE("a bad URL's error never shows its password") {
   CHECK(message("unix:///s?db=x&password=S3cret") == "invalid Redis URL 'unix:///s?db=x&password=***': bad database 'x'");
   CHECK(message("http://u:S3cret@h") == "invalid Redis URL 'http://u:***@h': expected redis://… or unix://…");
 }
+
+TEST_CASE("with the password from elsewhere, redis://NAME@host names the user") {
+  auto bare = parse_redis_url("redis://alice@redis.example:7000");
+  CHECK(bare.user.empty());
+  CHECK(bare.password == "alice");  // redis-cli -u reads it so
+  auto user = parse_redis_url("redis://alice@redis.example:7000", true);
+  CHECK(user.user == "alice");
+  CHECK(user.password.empty());
+  CHECK(parse_redis_url("redis://alice:@h", true).user == "alice");
+  CHECK(parse_redis_url("unix:///r.sock?user=alice", true).user == "alice");
+}
+
+TEST_CASE("without_password keeps the place and the user, and its URL holds no password") {
+  auto a = parse_redis_url("redis://alice:s3cr%3At@redis.example:7000/2").without_password();
+  CHECK(a.user == "alice");
+  CHECK(a.password.empty());
+  CHECK(a.url().find("s3cr") == std::string::npos);
+  auto back = parse_redis_url(a.url());
+  CHECK(back.user == "alice");
+  CHECK(back.host == "redis.example");
+  CHECK(back.port == 7000);
+  CHECK(back.db == 2);
+  auto u = parse_redis_url("unix:///r.sock?user=bob&password=pw&db=1").without_password();
+  CHECK(u.url() == "unix:///r.sock?db=1&user=bob");
+}

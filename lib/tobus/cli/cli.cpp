@@ -1,12 +1,17 @@
 #include "tobus/cli/cli.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
@@ -160,6 +165,10 @@ Program::Program(std::string name, std::string description)
                   "Redis URL: redis://[user:password@]host:port/db or unix:///path.sock?db=N")
       ->envname("TOBUS_REDIS")
       ->type_name("URL");
+  app_.add_option("--redis-password-file", common_.password_file,
+                  "Read the Redis password from the first line of FILE (else TOBUS_REDIS_PASSWORD)")
+      ->envname("TOBUS_REDIS_PASSWORD_FILE")
+      ->type_name("FILE");
   app_.add_option("-n,--namespace", common_.ns, "Prefix of every key this bus uses")
       ->envname("TOBUS_NAMESPACE")
       ->type_name("NAME")
@@ -241,9 +250,64 @@ Reporter Program::reporter() const {
       least);
 }
 
+namespace {
+
+// The first line of `path`, without its line end: a password file, as redis-cli's and
+// PostgreSQL's are kept. Read whole, bounded; one that others may read is warned about.
+std::string read_password_file(const std::string& path, const Reporter& report) {
+  auto refuse = [&path](const std::string& why) {
+    throw Error(ErrorKind::usage, "cannot use the Redis password file '" + path + "': " + why);
+  };
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) refuse(std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    refuse("not a regular file");
+  }
+  std::string text(4096, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  close(fd);
+  text.resize(got);
+  text.erase(std::min(text.find('\n'), text.size()));
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty()) refuse("its first line is empty");
+  if ((st.st_mode & 077) != 0)
+    report.warn("the Redis password file '{}' can be read by other users (mode {:04o}); chmod 600 it", path,
+                st.st_mode & 07777);
+  return text;
+}
+
+}  // namespace
+
 RedisAddress Program::redis_address(bool wait_for_bus) const {
-  if (!common_.redis.empty()) return parse_redis_url(common_.redis);
-  return find_redis(wait_for_bus, reporter());
+  if (common_.redis.empty()) {
+    if (!common_.password_file.empty() || std::getenv("TOBUS_REDIS_PASSWORD"))
+      reporter().info("no Redis URL (--redis, TOBUS_REDIS): the password given is not used");
+    return find_redis(wait_for_bus, reporter());
+  }
+  std::optional<std::string> password;
+  std::string source;
+  if (!common_.password_file.empty()) {
+    password = read_password_file(common_.password_file, reporter());
+    source = "the password file";
+  } else if (const char* p = std::getenv("TOBUS_REDIS_PASSWORD"); p && *p) {
+    password = p;
+    source = "TOBUS_REDIS_PASSWORD";
+  }
+  RedisAddress address = parse_redis_url(common_.redis, password.has_value());
+  if (password) {
+    if (!address.password.empty())
+      throw Error(ErrorKind::usage, "the Redis password is given twice: in the URL and in " + source);
+    address.password = std::move(*password);
+  }
+  return address;
 }
 
 int Program::run(int argc, char** argv, const std::function<int()>& job) {

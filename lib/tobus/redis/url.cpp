@@ -63,7 +63,7 @@ std::string percent_decode(std::string_view url, std::string_view text) {
 
 }  // namespace
 
-RedisAddress parse_redis_url(std::string_view url) {
+RedisAddress parse_redis_url(std::string_view url, bool password_elsewhere) {
   RedisAddress a;
   constexpr std::string_view redis_scheme = "redis://";
   constexpr std::string_view unix_scheme = "unix://";
@@ -99,7 +99,9 @@ RedisAddress parse_redis_url(std::string_view url) {
     auto userinfo = authority.substr(0, at);
     authority = authority.substr(at + 1);
     auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
+    if (colon == std::string_view::npos && password_elsewhere) {
+      a.user = percent_decode(url, userinfo);  // redis://alice@host, her password from a file
+    } else if (colon == std::string_view::npos) {
       a.password = percent_decode(url, userinfo);  // redis://secret@host: a password alone
     } else {
       a.user = percent_decode(url, userinfo.substr(0, colon));
@@ -138,6 +140,12 @@ std::string RedisAddress::display() const {
   if (kind == Kind::unix_socket) return "unix://" + path + (db != 0 ? "?db=" + std::to_string(db) : "");
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+RedisAddress RedisAddress::without_password() const {
+  RedisAddress a = *this;
+  a.password.clear();
+  return a;
 }
 
 std::string RedisAddress::url() const {

@@ -19,11 +19,16 @@ struct RedisAddress {
 
   // The URL again, with the password masked: safe to log.
   std::string display() const;
-  // The URL again, password included: for TOBUS_REDIS in a handler's environment.
+  // The URL again, password included (TOBUS_REDIS for a handler that was let have it).
   std::string url() const;
+  // The same place and user without the password: what handlers, services and hooks are told
+  // unless they were let have the password (docs/security.md).
+  RedisAddress without_password() const;
 };
 
-// Throws Error(usage) naming what is wrong with `url`.
-RedisAddress parse_redis_url(std::string_view url);
+// Throws Error(usage) naming what is wrong with `url`. `password_elsewhere`: the password comes
+// from a file or the environment, so a bare redis://NAME@host names the user (without it, NAME is
+// a password alone, as redis-cli -u reads it).
+RedisAddress parse_redis_url(std::string_view url, bool password_elsewhere = false);
 
 }  // namespace tobus
