@@ -166,9 +166,9 @@ Program::Program(std::string name, std::string description)
       ->envname("TOBUS_REDIS")
       ->type_name("URL");
   app_.add_option("--redis-password-file", common_.password_file,
-                  "Read the Redis password from the first line of FILE (else TOBUS_REDIS_PASSWORD)")
+                  "Read the Redis password from the first line of PATH (else TOBUS_REDIS_PASSWORD)")
       ->envname("TOBUS_REDIS_PASSWORD_FILE")
-      ->type_name("FILE");
+      ->type_name("PATH");
   app_.add_option("-n,--namespace", common_.ns, "Prefix of every key this bus uses")
       ->envname("TOBUS_NAMESPACE")
       ->type_name("NAME")
