@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     if (!id.empty() && !tobus::valid_message_id(id))
       throw tobus::Error(tobus::ErrorKind::usage, "bad --id '" + id + "': 1-200 printable characters, no spaces");
     o.id = id;
+    o.report = program.reporter();
     return tobus::send_messages(program.redis_address(), program.keys(), o, STDIN_FILENO, STDOUT_FILENO);
   });
 }

@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   app.footer(tobus::commands_help(app));
 
   return program.run(argc, argv, [&] {
+    o.report = program.reporter();
     // --names serves shell completions: no waiting for a bus that may be starting.
     return tobus::run_state(program.redis_address(!o.names_only), program.keys(), o, STDOUT_FILENO);
   });

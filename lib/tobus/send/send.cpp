@@ -1,7 +1,6 @@
 #include "tobus/send/send.hpp"
 
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,9 +125,9 @@ struct Slot {
 class Waiter {
  public:
   Waiter(const RedisAddress& address, std::string key, int out_fd, Framing framing, Millis timeout,
-         ProgressLine& progress)
+         ProgressLine& progress, const Reporter& report)
       : address_(address), conn_(connect_with_retry(address, Millis(0))), key_(std::move(key)), out_fd_(out_fd), delim_(delimiter(framing)),
-        json_(framing == Framing::json), timeout_(timeout), progress_(progress) {}
+        json_(framing == Framing::json), timeout_(timeout), progress_(progress), report_(report) {}
 
   void add(const std::string& id) {
     std::lock_guard lock(mu_);
@@ -196,7 +195,7 @@ class Waiter {
       } catch (const RedisError& e) {
         // The results wait in the reply stream: read on after the last one seen, once connected
         // again (RedisError when that fails within the budget).
-        spdlog::warn("{}, reconnecting", e.what());
+        report_.warn("{}, reconnecting", e.what());
         conn_ = connect_with_retry(address_, reconnect_budget);
         continue;
       }
@@ -245,7 +244,7 @@ class Waiter {
                 "\n";
       // The handler's last stderr line says most; the reason stands in when it wrote none.
       std::string line = last_line(f.stderr_tail);
-      spdlog::error("message {} failed at hop '{}' (rc {}): {}", id, f.hop, f.rc, line.empty() ? f.error : line);
+      report_.error("message {} failed at hop '{}' (rc {}): {}", id, f.hop, f.rc, line.empty() ? f.error : line);
     }
     int n = result->fan ? result->fan->n : 0;
     if (n > 1) {
@@ -296,6 +295,7 @@ class Waiter {
   bool json_;
   Millis timeout_;
   ProgressLine& progress_;
+  const Reporter& report_;
   std::mutex mu_;
   std::vector<Slot> slots_;
   std::unordered_map<std::string, std::size_t> index_;
@@ -420,100 +420,133 @@ bool PayloadReader::next(std::vector<std::string>& out) {
   }
 }
 
-int send_messages(const RedisAddress& address, const Keys& keys, const SendOptions& o, int in_fd, int out_fd) {
-  Connection conn = connect_with_retry(address, std::chrono::milliseconds(0));
+namespace {
+
+// One run of tobus-send: the input read in one of three ways, sent in pipelined batches of XADDs
+// (resent whole after a reconnect), then with --wait the results collected and the late ones
+// reported.
+class Sender {
+ public:
+  Sender(const RedisAddress& address, const Keys& keys, const SendOptions& o, int in_fd, int out_fd)
+      : address_(address), keys_(keys), o_(o), report_(o.report), in_fd_(in_fd), out_fd_(out_fd),
+        conn_(connect_with_retry(address, std::chrono::milliseconds(0))),
+        progress_(o.progress, input_size(), o.wait), bus_(keys.bus()) {
+    if (o_.wait) {
+      reply_key_ = keys_.reply(new_consumer_name());
+      waiter_ = std::make_unique<Waiter>(address_, reply_key_, out_fd_, o_.framing, o_.timeout, progress_, report_);
+      waiter_->start();
+    }
+    build_xadd();
+  }
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  int run() {
+    try {
+      send_input();
+    } catch (...) {
+      waiter_.reset();  // stops its thread
+      throw;
+    }
+    // What was sent before a bad line is on its way (and waited for); the bad line ends the input.
+    if (!bad_input_.empty()) report_.error("{}", bad_input_);
+    int input_rc = bad_input_.empty() ? exit_code::ok : exit_code::bad_input;
+    if (!waiter_) {
+      progress_.finish();
+      return input_rc;
+    }
+    return collect_results(input_rc);
+  }
+
+ private:
+  // --- reading the input
+
   // With a regular file on stdin the progress line knows the size: a percentage and an ETA.
-  struct stat st {};
-  std::size_t total = o.messages.empty() && fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode)
-                          ? static_cast<std::size_t>(st.st_size)
-                          : 0;
-  ProgressLine progress(o.progress, total, o.wait);
-  std::string reply_key;
-  std::unique_ptr<Waiter> waiter;
-  if (o.wait) {
-    reply_key = keys.reply(new_consumer_name());
-    waiter = std::make_unique<Waiter>(address, reply_key, out_fd, o.framing, o.timeout, progress);
-    waiter->start();
+  std::size_t input_size() const {
+    struct stat st {};
+    return o_.messages.empty() && fstat(in_fd_, &st) == 0 && S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size)
+                                                                                   : 0;
   }
-  const std::string bus = keys.bus();
-  std::string created;
 
-  // One XADD shape for every message: only `created` (per batch), the id and the payload change.
-  Message shape;
-  shape.route = o.route;
-  shape.from = "send";
-  shape.created_ms = now_ms();
-  shape.reply = reply_key;
-  shape.headers = o.headers;
-  shape.correlation = o.correlation;
-  const Fields shape_fields = encode(shape, IdField::before_payload);
-  Args xadd{"XADD", bus, "*"};
-  xadd.reserve(3 + 2 * shape_fields.size());
-  std::size_t created_at = 0;
-  for (const auto& [k, v] : shape_fields) {
-    xadd.push_back(k);
-    if (k == "created") created_at = xadd.size();
-    xadd.push_back(v);
+  void send_input() {
+    if (o_.framing == Framing::json) {
+      // --json: each line an envelope. A line holds the payload JSON-escaped: up to 6 bytes for
+      // each of its bytes.
+      PayloadReader reader(in_fd_, Framing::lines, o_.max_payload * 6 + 65536);
+      send_as_read(reader, [this](std::size_t, std::vector<std::string>& lines) { return send_json_lines(lines); });
+    } else if (!o_.messages.empty() || !o_.id.empty()) {
+      // Known up front (an --id numbers its messages, so it needs the count).
+      std::vector<std::string> payloads = known_payloads();
+      auto ids = o_.id.empty() ? fresh_ids(payloads.size()) : numbered_ids(o_.id, payloads.size());
+      in_batches(payloads, [&](std::size_t first, std::vector<std::string>& part) {
+        send_payloads({ids.begin() + static_cast<long>(first), ids.begin() + static_cast<long>(first + part.size())},
+                      part);
+        return true;
+      });
+    } else {
+      PayloadReader reader(in_fd_, o_.framing, o_.max_payload);
+      send_as_read(reader, [this](std::size_t, std::vector<std::string>& part) {
+        send_payloads(fresh_ids(part.size()), part);
+        return true;
+      });
+    }
   }
-  const std::size_t id_at = xadd.size() - 3;  // id and payload come last
 
-  // Sends one batch in one pipeline, resending it whole after a reconnect (ids make a duplicate
-  // harmless: a waiting sender prints each result once). `envelopes` (from --json) carry their
-  // own route and headers; otherwise `payloads` go in the shape above.
-  auto send_batch = [&](const std::vector<std::string>& payloads, const std::vector<std::string>& ids,
-                        const std::vector<Fields>* envelopes = nullptr) {
-    created = std::to_string(now_ms());
-    xadd[created_at] = created;
-    for (const auto& id : ids)
-      if (waiter) waiter->add(id);
-    for (;;) {
-      try {
-        for (std::size_t i = 0; i < ids.size(); ++i) {
-          if (envelopes) {
-            Args args{"XADD", bus, "*"};
-            for (const auto& [k, v] : (*envelopes)[i]) {
-              args.push_back(k);
-              args.push_back(v);
-            }
-            conn.append(args);
-            continue;
-          }
-          xadd[id_at] = ids[i];
-          xadd.back() = payloads[i];
-          conn.append(xadd);
-        }
-        for (std::size_t i = 0; i < ids.size(); ++i) {
-          Reply r = conn.read_reply();
-          if (r.is_error()) throw_reply_error(r, "send to '" + bus + "'");
-        }
-        break;
-      } catch (const RedisError& e) {
-        spdlog::warn("{}, reconnecting", e.what());
-        conn = connect_with_retry(address, reconnect_budget);
-      }
+  // The -m payloads, else all of stdin read before the first is sent.
+  std::vector<std::string> known_payloads() {
+    std::vector<std::string> payloads = o_.messages;
+    for (std::size_t i = 0; i < payloads.size(); ++i)
+      if (payloads[i].size() > o_.max_payload)
+        throw Error(ErrorKind::bad_input, "message " + std::to_string(i + 1) + " (-m) is larger than " +
+                                              format_size(o_.max_payload) + " (--max-payload)");
+    if (payloads.empty()) {
+      PayloadReader reader(in_fd_, o_.framing, o_.max_payload);
+      std::vector<std::string> more;
+      while (reader.next(more))
+        for (auto& p : more) payloads.push_back(std::move(p));
     }
-    progress.sent += ids.size();
-    if (o.print_id) {
-      std::string out;
-      for (const auto& id : ids) out += id + "\n";
-      write_output(out_fd, out);
-    }
-  };
+    return payloads;
+  }
 
-  auto fresh_ids = [&](std::size_t n) {
+  // Sends what `reader` yields as it arrives, until its end or until `send` returns false.
+  template <class F>
+  void send_as_read(PayloadReader& reader, F send) {
+    std::vector<std::string> items;
+    bool more = true;
+    while (more && reader.next(items)) {
+      more = in_batches(items, send);
+      progress_.bytes = reader.bytes_read();
+    }
+  }
+
+  // The one batching loop: `items` moved out in pipeline-sized parts, each handed to
+  // `send(index of its first item, part)`; false when `send` said to stop.
+  template <class F>
+  static bool in_batches(std::vector<std::string>& items, F&& send) {
+    for (std::size_t i = 0; i < items.size(); i += max_pipeline) {
+      std::size_t n = std::min(max_pipeline, items.size() - i);
+      std::vector<std::string> part(std::make_move_iterator(items.begin() + static_cast<long>(i)),
+                                    std::make_move_iterator(items.begin() + static_cast<long>(i + n)));
+      if (!send(i, part)) return false;
+    }
+    return true;
+  }
+
+  static std::vector<std::string> fresh_ids(std::size_t n) {
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < n; ++i) ids.push_back(new_message_id());
     return ids;
-  };
+  }
 
-  // --json: each line an envelope; its route and id win, --to and -H fill in.
-  std::size_t line_no = 0;
-  std::string bad_input;
-  auto send_envelopes = [&](std::vector<std::string>& lines) {
+  // --- the --json replay
+
+  // Sends the envelopes of `lines`: their route and id win, --to and -H fill in. False at a bad
+  // line (`bad_input_` says which), after sending the lines before it.
+  bool send_json_lines(std::vector<std::string>& lines) {
     std::vector<Fields> envelopes;
     std::vector<std::string> ids;
     for (auto& line : lines) {
-      ++line_no;
+      ++line_no_;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       std::string error, event;
       auto m = message_from_json(line, error, &event);
@@ -521,117 +554,171 @@ int send_messages(const RedisAddress& address, const Keys& keys, const SendOptio
       // are records of results (handled, failed, dead, delivered, done): nothing to send.
       if (m && !event.empty() && event != "sent" && event != "routed") continue;
       if (m && m->route.empty()) {
-        m->route = o.route;
+        m->route = o_.route;
         if (m->route.empty()) error = "no route (give one in the record or with --to)";
       }
-      if (m && m->payload.size() > o.max_payload)
-        error = "its payload is larger than " + format_size(o.max_payload) + " (--max-payload)";
-      if (!m || m->route.empty() || m->payload.size() > o.max_payload) {
-        bad_input = "stdin line " + std::to_string(line_no) + ": " + error;
+      if (m && m->payload.size() > o_.max_payload)
+        error = "its payload is larger than " + format_size(o_.max_payload) + " (--max-payload)";
+      if (!m || m->route.empty() || m->payload.size() > o_.max_payload) {
+        bad_input_ = "stdin line " + std::to_string(line_no_) + ": " + error;
         break;
       }
       if (m->id.empty()) m->id = new_message_id();
       m->from = "send";
       m->created_ms = now_ms();
-      m->reply = reply_key;
+      m->reply = reply_key_;
       m->rc = 0;
       m->trail.clear();
-      for (const auto& h : o.headers) m->headers.push_back(h);
-      if (!o.correlation.empty()) m->correlation = o.correlation;
+      for (const auto& h : o_.headers) m->headers.push_back(h);
+      if (!o_.correlation.empty()) m->correlation = o_.correlation;
       ids.push_back(m->id);
       envelopes.push_back(encode(std::move(*m)));
     }
-    if (!ids.empty()) send_batch({}, ids, &envelopes);
-  };
+    if (!ids.empty()) send_envelopes(ids, envelopes);
+    return bad_input_.empty();
+  }
 
-  try {
-    if (o.framing == Framing::json) {
-      // A line holds the payload JSON-escaped: up to 6 bytes for each of its bytes.
-      PayloadReader reader(in_fd, Framing::lines, o.max_payload * 6 + 65536);
-      std::vector<std::string> lines;
-      while (bad_input.empty() && reader.next(lines)) {
-        for (std::size_t i = 0; i < lines.size() && bad_input.empty(); i += max_pipeline) {
-          std::size_t n = std::min(max_pipeline, lines.size() - i);
-          std::vector<std::string> part(std::make_move_iterator(lines.begin() + static_cast<long>(i)),
-                                        std::make_move_iterator(lines.begin() + static_cast<long>(i + n)));
-          send_envelopes(part);
+  // --- sending batches
+
+  // One XADD shape for every message: only `created` (per batch), the id and the payload change.
+  void build_xadd() {
+    Message shape;
+    shape.route = o_.route;
+    shape.from = "send";
+    shape.created_ms = now_ms();
+    shape.reply = reply_key_;
+    shape.headers = o_.headers;
+    shape.correlation = o_.correlation;
+    shape_fields_ = encode(shape, IdField::before_payload);
+    xadd_ = {"XADD", bus_, "*"};
+    xadd_.reserve(3 + 2 * shape_fields_.size());
+    for (const auto& [k, v] : shape_fields_) {
+      xadd_.push_back(k);
+      if (k == "created") created_at_ = xadd_.size();
+      xadd_.push_back(v);
+    }
+    id_at_ = xadd_.size() - 3;  // id and payload come last
+  }
+
+  void send_payloads(const std::vector<std::string>& ids, const std::vector<std::string>& payloads) {
+    created_ = std::to_string(now_ms());
+    xadd_[created_at_] = created_;
+    send_batch(ids, [&](std::size_t i) {
+      xadd_[id_at_] = ids[i];
+      xadd_.back() = payloads[i];
+      conn_.append(xadd_);
+    });
+  }
+
+  // Envelopes from --json carry their own route and headers.
+  void send_envelopes(const std::vector<std::string>& ids, const std::vector<Fields>& envelopes) {
+    send_batch(ids, [&](std::size_t i) {
+      Args args{"XADD", bus_, "*"};
+      for (const auto& [k, v] : envelopes[i]) {
+        args.push_back(k);
+        args.push_back(v);
+      }
+      conn_.append(args);
+    });
+  }
+
+  // Sends one batch in one pipeline (`append(i)` queues the XADD of message i), resending it
+  // whole after a reconnect (ids make a duplicate harmless: a waiting sender prints each result
+  // once).
+  template <class F>
+  void send_batch(const std::vector<std::string>& ids, F append) {
+    if (waiter_)
+      for (const auto& id : ids) waiter_->add(id);
+    for (;;) {
+      try {
+        for (std::size_t i = 0; i < ids.size(); ++i) append(i);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          Reply r = conn_.read_reply();
+          if (r.is_error()) throw_reply_error(r, "send to '" + bus_ + "'");
         }
-        progress.bytes = reader.bytes_read();
-      }
-    } else if (!o.messages.empty() || !o.id.empty()) {
-      // Known up front (an --id numbers its messages, so it needs the count).
-      std::vector<std::string> payloads = o.messages;
-      for (std::size_t i = 0; i < payloads.size(); ++i)
-        if (payloads[i].size() > o.max_payload)
-          throw Error(ErrorKind::bad_input, "message " + std::to_string(i + 1) + " (-m) is larger than " +
-                                                format_size(o.max_payload) + " (--max-payload)");
-      if (payloads.empty()) {
-        PayloadReader reader(in_fd, o.framing, o.max_payload);
-        std::vector<std::string> more;
-        while (reader.next(more))
-          for (auto& p : more) payloads.push_back(std::move(p));
-      }
-      auto ids = o.id.empty() ? fresh_ids(payloads.size()) : numbered_ids(o.id, payloads.size());
-      for (std::size_t i = 0; i < payloads.size(); i += max_pipeline) {
-        std::size_t n = std::min(max_pipeline, payloads.size() - i);
-        send_batch({payloads.begin() + static_cast<long>(i), payloads.begin() + static_cast<long>(i + n)},
-                   {ids.begin() + static_cast<long>(i), ids.begin() + static_cast<long>(i + n)});
-      }
-    } else {
-      PayloadReader reader(in_fd, o.framing, o.max_payload);
-      std::vector<std::string> payloads;
-      while (reader.next(payloads)) {
-        for (std::size_t i = 0; i < payloads.size(); i += max_pipeline) {
-          std::size_t n = std::min(max_pipeline, payloads.size() - i);
-          std::vector<std::string> part(std::make_move_iterator(payloads.begin() + static_cast<long>(i)),
-                                        std::make_move_iterator(payloads.begin() + static_cast<long>(i + n)));
-          send_batch(part, fresh_ids(n));
-        }
-        progress.bytes = reader.bytes_read();
+        break;
+      } catch (const RedisError& e) {
+        reconnect(e);
       }
     }
-  } catch (...) {
-    waiter.reset();  // stops its thread
-    throw;
+    progress_.sent += ids.size();
+    if (o_.print_id) {
+      std::string out;
+      for (const auto& id : ids) out += id + "\n";
+      write_output(out_fd_, out);
+    }
   }
-  // What was sent before a bad line is on its way (and waited for); the bad line ends the input.
-  if (!bad_input.empty()) spdlog::error("{}", bad_input);
-  int input_rc = bad_input.empty() ? exit_code::ok : exit_code::bad_input;
-  if (!waiter) {
-    progress.finish();
-    return input_rc;
+
+  void reconnect(const RedisError& e) {
+    report_.warn("{}, reconnecting", e.what());
+    conn_ = connect_with_retry(address_, reconnect_budget);
   }
-  waiter->input_done();
-  waiter->join();
-  progress.finish();
-  int rc = input_rc != exit_code::ok ? input_rc : waiter->any_failed() ? exit_code::failed : exit_code::ok;
-  // The sending connection sat idle while the results came in; Redis may have restarted since.
-  auto on_conn = [&](auto&& use) {
+
+  // Runs `use` on the sending connection, once more after a reconnect: it sat idle while the
+  // results came in, and Redis may have restarted since.
+  template <class F>
+  auto on_conn(F use) {
     try {
       return use();
     } catch (const RedisError& e) {
-      spdlog::warn("{}, reconnecting", e.what());
-      conn = connect_with_retry(address, reconnect_budget);
+      reconnect(e);
       return use();
     }
-  };
-  if (waiter->timed_out()) {
-    auto late = waiter->pending();
-    auto where = on_conn([&] { return locate(conn, keys, o.route, late); });
+  }
+
+  // --- --wait: the results, and the late ones
+
+  int collect_results(int input_rc) {
+    waiter_->input_done();
+    waiter_->join();
+    progress_.finish();
+    int rc = input_rc != exit_code::ok ? input_rc : waiter_->any_failed() ? exit_code::failed : exit_code::ok;
+    if (waiter_->timed_out()) {
+      report_late(waiter_->pending());
+      rc = exit_code::timeout;
+    }
+    on_conn([&] { return conn_.command({"DEL", reply_key_}); });
+    return rc;
+  }
+
+  // One line for each of the first 20 messages without a result: where it waits.
+  void report_late(const std::vector<std::string>& late) {
+    auto where = on_conn([&] { return locate(conn_, keys_, o_.route, late); });
     std::size_t shown = 0;
     for (const auto& id : late) {
       if (++shown > 20) {
-        spdlog::error("... and {} more messages not done", late.size() - 20);
+        report_.error("... and {} more messages not done", late.size() - 20);
         break;
       }
       auto it = where.find(id);
-      spdlog::error("message {} not done within {}: it waits at {}", id, format_duration(o.timeout),
+      report_.error("message {} not done within {}: it waits at {}", id, format_duration(o_.timeout),
                     it == where.end() ? std::string("no stream it could find (in transit?)") : it->second);
     }
-    rc = exit_code::timeout;
   }
-  on_conn([&] { return conn.command({"DEL", reply_key}); });
-  return rc;
+
+  const RedisAddress& address_;
+  const Keys& keys_;
+  const SendOptions& o_;
+  const Reporter& report_;
+  int in_fd_, out_fd_;
+  Connection conn_;
+  ProgressLine progress_;
+  const std::string bus_;
+  std::string reply_key_;
+  std::unique_ptr<Waiter> waiter_;  // with --wait; after progress_, which it counts on
+  // xadd_ views these (Args are string_views): they live as long as it does.
+  Fields shape_fields_;
+  std::string created_;
+  Args xadd_;
+  std::size_t created_at_ = 0, id_at_ = 0;  // where `created` and the id go in xadd_
+  std::size_t line_no_ = 0;                 // --json: lines read so far
+  std::string bad_input_;                   // --json: the bad line that ended the input
+};
+
+}  // namespace
+
+int send_messages(const RedisAddress& address, const Keys& keys, const SendOptions& o, int in_fd, int out_fd) {
+  return Sender(address, keys, o, in_fd, out_fd).run();
 }
 
 }  // namespace tobus

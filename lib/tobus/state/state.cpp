@@ -7,7 +7,6 @@
 
 #include <fnmatch.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -252,7 +251,7 @@ class Records : Verbs {
       const std::string& field = o_.args.front();
       auto v = state_get_field(c, keys_, o_.name, field);
       if (!v) {
-        spdlog::info("state record {} has no field {}", quote(o_.name), quote(field));
+        o_.report.info("state record {} has no field {}", quote(o_.name), quote(field));
         return exit_code::failed;
       }
       if (o_.json) {
@@ -266,7 +265,7 @@ class Records : Verbs {
     }
     auto rec = state_get(c, keys_, o_.name);
     if (!rec) {
-      spdlog::info("no state record {}", quote(o_.name));
+      o_.report.info("no state record {}", quote(o_.name));
       return exit_code::failed;
     }
     std::string text;
@@ -303,7 +302,7 @@ class Records : Verbs {
     Connection c = connect();
     long long n = state_del(c, keys_, o_.name, o_.args);
     if (n == 0) {
-      spdlog::info("nothing to delete in {}", quote(o_.name));
+      o_.report.info("nothing to delete in {}", quote(o_.name));
       return exit_code::failed;
     }
     return exit_code::ok;
@@ -312,7 +311,7 @@ class Records : Verbs {
   int list() {
     Connection c = connect();
     StateList l = state_list(c, keys_, o_.pattern);
-    for (const auto& s : l.skipped) spdlog::warn("ignoring {}", s);
+    for (const auto& s : l.skipped) o_.report.warn("ignoring {}", s);
     std::string text;
     if (o_.json) {
       text = json_array(l.names) + "\n";
@@ -329,7 +328,7 @@ class Records : Verbs {
     Connection c = connect();
     std::string found;
     if (state_cas(c, keys_, o_.name, o_.field, o_.expected, o_.desired, &found)) return exit_code::ok;
-    spdlog::info("lost: {} of {} is {}", quote(o_.field), quote(o_.name), quote(found));
+    o_.report.info("lost: {} of {} is {}", quote(o_.field), quote(o_.name), quote(found));
     return exit_code::failed;
   }
 
@@ -389,7 +388,7 @@ class Records : Verbs {
         if (signals::stop_count() > 0) signals::reraise_stop();
         auto now = Clock::now();
         if (now >= deadline) {
-          spdlog::info("{} of {} did not become {} in time", quote(field), quote(o_.name), quote(value));
+          o_.report.info("{} of {} did not become {} in time", quote(field), quote(o_.name), quote(value));
           return exit_code::timeout;
         }
         auto until = std::min(deadline, next_check);
@@ -403,7 +402,7 @@ class Records : Verbs {
         // The deadline passed while blocked: one last look before giving up.
         if (Clock::now() >= deadline) next_check = Clock::now();
       } catch (const RedisError& e) {
-        spdlog::warn("{}, reconnecting", e.what());
+        o_.report.warn("{}, reconnecting", e.what());
         c = connect_with_retry(address_, reconnect_budget);
         client = client_id(c);
         next_check = Clock::now();
@@ -423,14 +422,14 @@ class Records : Verbs {
           last = e.id;
           auto ch = parse_state_change(e);
           if (!ch) {
-            spdlog::warn("ignoring change event {}: no name or op", e.id);
+            o_.report.warn("ignoring change event {}: no name or op", e.id);
             continue;
           }
           if (fnmatch(o_.pattern.c_str(), ch->name.c_str(), 0) != 0) continue;
           out((o_.json ? state_change_json(*ch) : format_state_change(*ch)) + "\n");
         }
       } catch (const RedisError& e) {
-        spdlog::warn("{}, reconnecting", e.what());
+        o_.report.warn("{}, reconnecting", e.what());
         c = connect_with_retry(address_, reconnect_budget);
         client = client_id(c);
       }

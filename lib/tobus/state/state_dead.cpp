@@ -1,8 +1,6 @@
 // tobus-state's verbs on dead letters: dead list, show, retry, purge; and how a dead letter is
 // sent back onto the bus.
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -279,28 +277,42 @@ class DeadLetters : Verbs {
     if (!o_.to.empty()) to = parse_route(o_.to);
     const std::vector<std::string>* route = o_.to.empty() ? nullptr : &to;
     Connection c = connect();
-    const std::string dead = keys_.dead(), bus = keys_.bus();
-    if (!o_.all) {
-      DeadLetter d = must_find_dead(c);
-      std::string error;
-      bool junk = false;
-      auto fields = retry_fields(d, route, error, junk);
-      if (!fields)
-        throw Error(junk ? ErrorKind::bad_input : ErrorKind::failed,
-                    "cannot retry dead letter " + d.entry + ": " + error);
-      Args argv{d.entry};
-      for (const auto& [k, v] : *fields) {
-        argv.push_back(k);
-        argv.push_back(v);
-      }
-      Reply r = retry_script().eval(c, {dead, bus}, argv);
-      if (r.is_error()) script_error(r, "retry dead letter " + d.entry);
-      if (r.is_nil())
-        throw Error(ErrorKind::failed,
-                    "dead letter " + d.entry + " is gone (retried or purged meanwhile)");
-      out(message_id_of(*fields) + "\n");
-      return exit_code::ok;
+    return o_.all ? retry_all(c, route) : retry_one(c, route);
+  }
+
+  // The script's arguments for one dead letter: its entry id, then the fields of the bus entry.
+  static Args retry_args(const std::string& entry, const Fields& fields) {
+    Args argv{entry};
+    for (const auto& [k, v] : fields) {
+      argv.push_back(k);
+      argv.push_back(v);
     }
+    return argv;
+  }
+
+  // dead retry ID: that one, or a clear error.
+  int retry_one(Connection& c, const std::vector<std::string>* route) {
+    const std::string dead = keys_.dead(), bus = keys_.bus();
+    DeadLetter d = must_find_dead(c);
+    std::string error;
+    bool junk = false;
+    auto fields = retry_fields(d, route, error, junk);
+    if (!fields)
+      throw Error(junk ? ErrorKind::bad_input : ErrorKind::failed,
+                  "cannot retry dead letter " + d.entry + ": " + error);
+    Reply r = retry_script().eval(c, {dead, bus}, retry_args(d.entry, *fields));
+    if (r.is_error()) script_error(r, "retry dead letter " + d.entry);
+    if (r.is_nil())
+      throw Error(ErrorKind::failed,
+                  "dead letter " + d.entry + " is gone (retried or purged meanwhile)");
+    out(message_id_of(*fields) + "\n");
+    return exit_code::ok;
+  }
+
+  // dead retry --all: batch after batch, each collected, moved back onto the bus and its ids
+  // written. The exit code says whether some could not be retried.
+  int retry_all(Connection& c, const std::vector<std::string>* route) {
+    const std::string dead = keys_.dead();
     // Only what is dead now: a message that fails again while we work is not retried in a loop.
     Reply newest = c.command({"XREVRANGE", dead, "+", "-", "COUNT", "1"});
     if (newest.is_error()) read_error(c, newest, dead, "stream", "read the dead letters");
@@ -316,50 +328,62 @@ class DeadLetters : Verbs {
       auto entries = parse_entries(r);
       if (entries.empty()) break;
       start = "(" + entries.back().id;
-      struct Pending {
-        std::string entry;
-        Fields fields;
-      };
-      std::vector<Pending> batch;
-      for (const auto& e : entries) {
-        DeadLetter d = parse_dead_letter(e);
-        std::string error;
-        bool junk = false;
-        auto fields = retry_fields(d, route, error, junk);
-        if (!fields) {
-          spdlog::warn("not retrying dead letter {}: {}", d.entry, error);
-          result = junk || result == exit_code::bad_input ? exit_code::bad_input : exit_code::failed;
-          continue;
-        }
-        batch.push_back({d.entry, std::move(*fields)});
-      }
-      // Pipelined; each script is atomic on its own, so a kill between two loses nothing.
-      std::vector<Args> calls;
-      for (const auto& p : batch) {
-        Args argv{p.entry};
-        for (const auto& [k, v] : p.fields) {
-          argv.push_back(k);
-          argv.push_back(v);
-        }
-        calls.push_back(argv);
-      }
-      retry_script().prepare(c);
-      for (const auto& argv : calls) retry_script().append(c, {dead, bus}, argv);
-      std::vector<Reply> replies;
-      for (std::size_t i = 0; i < batch.size(); ++i) replies.push_back(c.read_reply());
-      std::string text;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        Reply& rr = replies[i];
-        // NOSCRIPT: nothing ran (the server lost its script cache); again with EVAL.
-        if (Script::is_noscript(rr)) rr = retry_script().eval(c, {dead, bus}, calls[i]);
-        if (rr.is_error()) script_error(rr, "retry dead letter " + batch[i].entry);
-        if (rr.is_nil()) continue;  // someone else retried or purged it meanwhile
-        text += message_id_of(batch[i].fields) + "\n";
-      }
-      out(text);
+      std::vector<Retry> batch = retries_of(entries, route, result);
+      out(move_back(c, batch));
       if (entries.size() < static_cast<std::size_t>(retry_batch)) break;
     }
     return result;
+  }
+
+  struct Retry {
+    std::string entry;  // in NS:dead
+    Fields fields;      // of the bus entry that retries it
+  };
+
+  // --- dead retry --all: collecting
+
+  // The retries of `entries`; each dead letter that cannot be retried is reported and makes
+  // `result` failed, or bad_input when it is junk.
+  std::vector<Retry> retries_of(const std::vector<Entry>& entries, const std::vector<std::string>* route,
+                                int& result) {
+    std::vector<Retry> batch;
+    for (const auto& e : entries) {
+      DeadLetter d = parse_dead_letter(e);
+      std::string error;
+      bool junk = false;
+      auto fields = retry_fields(d, route, error, junk);
+      if (!fields) {
+        o_.report.warn("not retrying dead letter {}: {}", d.entry, error);
+        result = junk || result == exit_code::bad_input ? exit_code::bad_input : exit_code::failed;
+        continue;
+      }
+      batch.push_back({d.entry, std::move(*fields)});
+    }
+    return batch;
+  }
+
+  // --- dead retry --all: moving back
+
+  // Runs the retry script for each of `batch`, pipelined; each script is atomic on its own, so a
+  // kill between two loses nothing. Returns the ids of the messages sent, one a line.
+  std::string move_back(Connection& c, const std::vector<Retry>& batch) {
+    const std::string dead = keys_.dead(), bus = keys_.bus();
+    std::vector<Args> calls;
+    for (const auto& p : batch) calls.push_back(retry_args(p.entry, p.fields));
+    retry_script().prepare(c);
+    for (const auto& argv : calls) retry_script().append(c, {dead, bus}, argv);
+    std::vector<Reply> replies;
+    for (std::size_t i = 0; i < batch.size(); ++i) replies.push_back(c.read_reply());
+    std::string text;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Reply& rr = replies[i];
+      // NOSCRIPT: nothing ran (the server lost its script cache); again with EVAL.
+      if (Script::is_noscript(rr)) rr = retry_script().eval(c, {dead, bus}, calls[i]);
+      if (rr.is_error()) script_error(rr, "retry dead letter " + batch[i].entry);
+      if (rr.is_nil()) continue;  // someone else retried or purged it meanwhile
+      text += message_id_of(batch[i].fields) + "\n";
+    }
+    return text;
   }
 
   static std::string message_id_of(const Fields& f) {

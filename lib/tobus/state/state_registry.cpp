@@ -2,8 +2,6 @@
 
 #include <poll.h>
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -109,6 +107,17 @@ class Registry : Verbs {
   int modules() {
     if (o_.names_only) return module_names();
     Connection c = connect();
+    std::vector<ModuleRow> rows = module_rows(c);
+    read_module_streams(c, rows);
+    std::int64_t now = now_ms();
+    out(o_.json ? modules_json(rows, now) : modules_table(rows, now));
+    return exit_code::ok;
+  }
+
+  // --- modules: collecting
+
+  // One row per module, sorted by name: those in the registry, and those with only an inbox.
+  std::vector<ModuleRow> module_rows(Connection& c) {
     Reply reg = c.command({"HGETALL", keys_.modules()});
     if (reg.is_error()) read_error(c, reg, keys_.modules(), "hash", "read the module registry");
     std::map<std::string, ModuleRow> rows;
@@ -125,18 +134,23 @@ class Registry : Verbs {
       std::string name = key.substr(inbox_prefix.size());
       if (!rows.count(name)) rows[name].name = name;
     }
-    std::vector<ModuleRow*> order;
-    for (auto& [name, row] : rows) order.push_back(&row);
-    for (std::size_t start = 0; start < order.size(); start += read_batch) {
-      std::size_t end = std::min(order.size(), start + read_batch);
+    std::vector<ModuleRow> order;
+    for (auto& [name, row] : rows) order.push_back(std::move(row));
+    return order;
+  }
+
+  // Each row's live instances, inbox length and pending count, pipelined in batches.
+  void read_module_streams(Connection& c, std::vector<ModuleRow>& rows) {
+    for (std::size_t start = 0; start < rows.size(); start += read_batch) {
+      std::size_t end = std::min(rows.size(), start + read_batch);
       for (std::size_t i = start; i < end; ++i) {
-        const std::string& n = order[i]->name;
+        const std::string& n = rows[i].name;
         c.append({"HGETALL", keys_.instances(n)});
         c.append({"XLEN", keys_.inbox(n)});
         c.append({"XPENDING", keys_.inbox(n), Keys::module_group});
       }
       for (std::size_t i = start; i < end; ++i) {
-        ModuleRow& row = *order[i];
+        ModuleRow& row = rows[i];
         Reply inst = c.read_reply(), len = c.read_reply(), pend = c.read_reply();
         if (!inst.is_error()) {
           row.instances.emplace();
@@ -148,54 +162,76 @@ class Registry : Verbs {
         else if (pend.is_error() && pend.str().starts_with("NOGROUP")) row.pending = 0;
       }
     }
-    std::int64_t now = now_ms();
-    auto live = [now](const ModuleInstance& in) { return in.known && now - in.heartbeat < instance_live_ms; };
+  }
+
+  // --- modules: rendering
+
+  static bool live(const ModuleInstance& in, std::int64_t now) {
+    return in.known && now - in.heartbeat < instance_live_ms;
+  }
+
+  // What a row's instances add up to: how many are live, and when the module was last seen.
+  struct ModuleStatus {
+    std::int64_t live = 0, seen = 0;
+    bool seen_known = false;  // false: `seen` is 0 because its registry entry is unreadable
+  };
+  static ModuleStatus status_of(const ModuleRow& row, std::int64_t now) {
+    ModuleStatus st;
+    st.seen = row.registry ? row.registry->last_seen : 0;
+    if (row.instances)
+      for (const auto& in : *row.instances) {
+        if (live(in, now)) ++st.live;
+        if (in.known) st.seen = std::max(st.seen, in.heartbeat);
+      }
+    st.seen_known = st.seen > 0 || !row.registered || row.registry;
+    return st;
+  }
+
+  // One JSON object per line.
+  std::string modules_json(const std::vector<ModuleRow>& rows, std::int64_t now) {
+    std::string text;
+    for (const ModuleRow& row : rows) {
+      ModuleStatus st = status_of(row, now);
+      JsonObject j;
+      j.add("name", row.name).add("status", st.live > 0 ? "up" : "down").add("registered", row.registered);
+      std::optional<std::int64_t> first;
+      if (row.registry) first = row.registry->first_seen;
+      add_opt(j, "first_seen", first);
+      add_opt(j, "last_seen", st.seen > 0 ? std::optional<std::int64_t>(st.seen) : std::nullopt);
+      j.add("live", st.live);
+      if (row.instances) {
+        std::string arr = "[";
+        for (const auto& in : *row.instances) {
+          if (arr.size() > 1) arr += ",";
+          JsonObject i;
+          i.add("id", in.id).add("live", live(in, now)).add("known", in.known);
+          if (in.known)
+            i.add("host", in.host).add("pid", in.pid).add("started", in.started)
+                .add("heartbeat", in.heartbeat).add("jobs", in.jobs);
+          arr += i.str();
+        }
+        j.add_raw("instances", arr + "]");
+      } else {
+        j.add_raw("instances", "null");
+      }
+      add_opt(j, "inbox", row.inbox);
+      add_opt(j, "pending", row.pending);
+      text += j.str() + "\n";
+    }
+    return text;
+  }
+
+  std::string modules_table(const std::vector<ModuleRow>& rows, std::int64_t now) {
     auto num = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : "unknown"; };
     std::vector<std::vector<std::string>> table_rows{
         {"MODULE", "STATUS", "INSTANCES", "INBOX", "PENDING", "LAST_SEEN"}};
-    std::string text;
-    for (const ModuleRow* row : order) {
-      std::int64_t n_live = 0, seen = row->registry ? row->registry->last_seen : 0;
-      if (row->instances)
-        for (const auto& in : *row->instances) {
-          if (live(in)) ++n_live;
-          if (in.known) seen = std::max(seen, in.heartbeat);
-        }
-      bool seen_known = seen > 0 || !row->registered || row->registry;
-      if (o_.json) {
-        JsonObject j;
-        j.add("name", row->name).add("status", n_live > 0 ? "up" : "down").add("registered", row->registered);
-        std::optional<std::int64_t> first;
-        if (row->registry) first = row->registry->first_seen;
-        add_opt(j, "first_seen", first);
-        add_opt(j, "last_seen", seen > 0 ? std::optional<std::int64_t>(seen) : std::nullopt);
-        j.add("live", n_live);
-        if (row->instances) {
-          std::string arr = "[";
-          for (const auto& in : *row->instances) {
-            if (arr.size() > 1) arr += ",";
-            JsonObject i;
-            i.add("id", in.id).add("live", live(in)).add("known", in.known);
-            if (in.known)
-              i.add("host", in.host).add("pid", in.pid).add("started", in.started)
-                  .add("heartbeat", in.heartbeat).add("jobs", in.jobs);
-            arr += i.str();
-          }
-          j.add_raw("instances", arr + "]");
-        } else {
-          j.add_raw("instances", "null");
-        }
-        add_opt(j, "inbox", row->inbox);
-        add_opt(j, "pending", row->pending);
-        text += j.str() + "\n";
-      } else {
-        table_rows.push_back({escape_text(row->name), n_live > 0 ? "up" : "down",
-                              row->instances ? std::to_string(n_live) : "unknown", num(row->inbox),
-                              num(row->pending), seen_known ? age(seen) : "unknown"});
-      }
+    for (const ModuleRow& row : rows) {
+      ModuleStatus st = status_of(row, now);
+      table_rows.push_back({escape_text(row.name), st.live > 0 ? "up" : "down",
+                            row.instances ? std::to_string(st.live) : "unknown", num(row.inbox),
+                            num(row.pending), st.seen_known ? age(st.seen) : "unknown"});
     }
-    out(o_.json ? text : table(table_rows));
-    return exit_code::ok;
+    return table(table_rows);
   }
 
   // The types modules joined: the sets NS:type:TYPE, whose members are the modules.
@@ -254,7 +290,7 @@ class Registry : Verbs {
   int jobs() {
     Connection c = connect();
     StateList l = state_list(c, keys_, "job:*");
-    for (const auto& s : l.skipped) spdlog::warn("ignoring {}", s);
+    for (const auto& s : l.skipped) o_.report.warn("ignoring {}", s);
     struct Job {
       std::string id;
       std::map<std::string, std::string> f;
