@@ -56,6 +56,15 @@ FieldRead read_fan_field(std::string_view name, const std::string& value, std::o
   return FieldRead::read;
 }
 
+bool all_present(std::initializer_list<Required> fields, DecodeError& error) {
+  for (const auto& f : fields) {
+    if (f.seen) continue;
+    error.reason = std::string("missing field '") + f.name + "'";
+    return false;
+  }
+  return true;
+}
+
 bool fan_complete(const std::optional<Fanout>& fan, DecodeError& error) {
   if (!fan || (!fan->group.empty() && fan->n >= 1 && fan->index < fan->n)) return true;
   error.reason = "incomplete fan-out fields";

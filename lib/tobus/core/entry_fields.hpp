@@ -1,10 +1,11 @@
 #pragma once
 // The field groups that more than one wire entry carries, each read in one place: the envelope
-// (v, id), a failure's (hop, rc, attempts, error, stderr) and a fan-out copy's (fan, fan.n, fan.i).
-// Both a message entry (decode, message.cpp) and a result entry (decode_result, result.cpp) carry
-// them, and both decoders read them here, so their checks and the words of a refusal cannot drift
-// apart.
+// (v, id), a failure's (hop, rc, attempts, error, stderr) and a fan-out copy's (fan, fan.n, fan.i),
+// and the checks made after the last field. Both a message entry (decode, message.cpp) and a
+// result entry (decode_result, result.cpp) carry them, and both decoders read them here, so their
+// checks and the words of a refusal cannot drift apart.
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,14 @@ FieldRead read_failure_field(std::string_view name, const std::string& value, Fa
 // fan, fan.n, fan.i: `fan` is made by the first of them.
 FieldRead read_fan_field(std::string_view name, const std::string& value, std::optional<Fanout>& fan,
                          DecodeError& error);
+
+// After the last field: whether each field an entry must have was seen; if not, `error` names the
+// first one missing ("missing field 'id'").
+struct Required {
+  bool seen;
+  const char* name;
+};
+bool all_present(std::initializer_list<Required> fields, DecodeError& error);
 
 // After the last field: a fan-out is whole (a group, n copies and an index below n) or absent.
 bool fan_complete(const std::optional<Fanout>& fan, DecodeError& error);

@@ -218,18 +218,6 @@ FieldRead read_field(const std::string& name, const std::string& value, MessageD
   return read;
 }
 
-// After the last field: the ones every message has are there.
-bool required_fields_present(const MessageDecoding& d, DecodeError& error) {
-  const char* missing = nullptr;
-  if (!d.envelope.have_v) missing = "v";
-  else if (!d.envelope.have_id) missing = "id";
-  else if (!d.have_route) missing = "route";
-  else if (!d.have_payload) missing = "payload";
-  else return true;
-  error.reason = std::string("missing field '") + missing + "'";
-  return false;
-}
-
 }  // namespace
 
 std::optional<Message> decode(const Fields& fields, DecodeError& error) {
@@ -237,7 +225,13 @@ std::optional<Message> decode(const Fields& fields, DecodeError& error) {
   for (const auto& [name, value] : fields)
     if (read_field(name, value, d, error) == FieldRead::bad) return std::nullopt;
   // (Unknown fields are ignored: a newer minor writer may add some.)
-  if (!required_fields_present(d, error) || !fan_complete(d.fan, error)) return std::nullopt;
+  bool whole = all_present({{d.envelope.have_v, "v"},
+                            {d.envelope.have_id, "id"},
+                            {d.have_route, "route"},
+                            {d.have_payload, "payload"}},
+                           error) &&
+               fan_complete(d.fan, error);
+  if (!whole) return std::nullopt;
   d.m.rc = d.failure.rc;
   if (d.failed) d.m.failure = std::move(d.failure);
   d.m.fan = std::move(d.fan);

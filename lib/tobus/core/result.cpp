@@ -64,17 +64,6 @@ FieldRead read_result_field(const std::string& name, std::string& value, ResultD
   return FieldRead::read;
 }
 
-// After the last field: the ones every result has are there.
-bool required_fields_present(const ResultDecoding& d, DecodeError& error) {
-  const char* missing = nullptr;
-  if (!d.envelope.have_v) missing = "v";
-  else if (!d.envelope.have_id) missing = "id";
-  else if (!d.have_status) missing = "status";
-  else return true;
-  error.reason = std::string("missing field '") + missing + "'";
-  return false;
-}
-
 }  // namespace
 
 std::optional<Result> decode_result(Fields& fields, DecodeError& error) {
@@ -86,7 +75,10 @@ std::optional<Result> decode_result(Fields& fields, DecodeError& error) {
     if (read == FieldRead::other) read = read_fan_field(name, value, d.fan, error);
     if (read == FieldRead::bad) return std::nullopt;
   }
-  if (!required_fields_present(d, error) || !fan_complete(d.fan, error)) return std::nullopt;
+  bool whole =
+      all_present({{d.envelope.have_v, "v"}, {d.envelope.have_id, "id"}, {d.have_status, "status"}}, error) &&
+      fan_complete(d.fan, error);
+  if (!whole) return std::nullopt;
   d.r.rc = d.failure.rc;
   d.r.fan = std::move(d.fan);
   if (d.failed) d.r.failure = std::move(d.failure);
