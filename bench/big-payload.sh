@@ -13,6 +13,8 @@ export LC_ALL=C
 
 prog=big-payload.sh
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 usage() {
   cat <<EOF
@@ -35,33 +37,19 @@ build=$root/build
 while (($#)); do
   case $1 in
     --size | --build)
-      if (($# < 2)); then
-        echo "$prog: option '$1' needs a value" >&2
-        echo "Try 'bash bench/big-payload.sh --help'." >&2
-        exit 2
-      fi
+      (($# >= 2)) || usage_error "option '$1' needs a value"
       [[ $1 == --size ]] && size=$2 || build=$2
       shift
       ;;
     --keep) keep=1 ;;
     -h | --help) usage; exit 0 ;;
-    *)
-      echo "$prog: unknown option '$1'" >&2
-      echo "Try 'bash bench/big-payload.sh --help'." >&2
-      exit 2
-      ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
 
 send=$build/tools/tobus-send bus=$build/tools/tobus-bus module=$build/tools/tobus-module
-missing=()
-for p in "$send" "$bus" "$module"; do [[ -x $p ]] || missing+=("$p"); done
-for p in redis-server redis-cli head base64 cmp numfmt timeout; do command -v "$p" >/dev/null || missing+=("$p"); done
-if ((${#missing[@]})); then
-  echo "$prog: error: cannot run the benchmark, missing: ${missing[*]}" >&2
-  exit 1
-fi
+require_programs "$send" "$bus" "$module" redis-server redis-cli head base64 cmp numfmt timeout
 bytes=$(numfmt --from=iec "$size" 2>/dev/null) || bytes=
 if [[ -z $bytes ]] || ((bytes < 1)); then
   echo "$prog: bad size '$size'" >&2
@@ -83,15 +71,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_for() {  # wait_for TENTHS CMD...
-  local tenths=$1 i
-  shift
-  for ((i = 0; i < tenths; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # KiB as "N MiB (X.X x payload)".
 show() {

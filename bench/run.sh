@@ -11,6 +11,8 @@ export LC_ALL=C  # EPOCHREALTIME and awk must agree on the decimal point
 
 prog=run.sh
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 usage() {
   cat <<EOF
@@ -43,21 +45,13 @@ while (($#)); do
     --aof) aof=1 ;;
     --keep) keep=1 ;;
     --build)
-      if (($# < 2)); then
-        echo "$prog: option '--build' needs a directory" >&2
-        echo "Try 'bash bench/run.sh --help'." >&2
-        exit 2
-      fi
+      (($# >= 2)) || usage_error "option '--build' needs a directory"
       build=$2
       shift
       ;;
     --build=*) build=${1#--build=} ;;
     -h | --help) usage; exit 0 ;;
-    *)
-      echo "$prog: unknown option '$1'" >&2
-      echo "Try 'bash bench/run.sh --help'." >&2
-      exit 2
-      ;;
+    *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
@@ -78,16 +72,8 @@ send=$build/tools/tobus-send
 bus=$build/tools/tobus-bus
 module=$build/tools/tobus-module
 
-missing=()
-for p in "$send" "$bus" "$module"; do [[ -x $p ]] || missing+=("$p"); done
-for p in redis-server redis-cli redis-benchmark timeout xargs seq awk; do
-  command -v "$p" >/dev/null || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "$prog: error: cannot run the benchmark, missing: ${missing[*]}" >&2
-  echo "$prog: build with 'meson compile -C build', install redis-server and redis-tools" >&2
-  exit 1
-fi
+require_programs "$send" "$bus" "$module" redis-server redis-cli redis-benchmark timeout xargs seq awk \
+  -- "build with 'meson compile -C build', install redis-server and redis-tools"
 have_python=0
 command -v python3 >/dev/null && have_python=1
 
@@ -134,17 +120,6 @@ log_tail() {
     echo "--- last lines of ${f##*/}:" >&2
     tail -n 5 "$f" >&2
   done
-}
-
-# wait_for TENTHS CMD...: waits until CMD succeeds, at most TENTHS tenths of a second.
-wait_for() {
-  local tenths=$1 i
-  shift
-  for ((i = 0; i < tenths; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
 }
 
 # Whether process $1 runs: exists and is not a zombie (the processes the measuring shell started

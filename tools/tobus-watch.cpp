@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     if (!payload.empty()) o.payload = tobus::parse_payload_mode(payload);
     if (timeout.count() > 0) o.timeout = timeout;
     if (since.count() > 0) o.since = since;
+    o.report = program.reporter();
     return tobus::run_watch(program.redis_address(), program.keys(), o, STDOUT_FILENO);
   });
 }

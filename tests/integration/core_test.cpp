@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <future>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -18,27 +17,10 @@
 #include "tobus/watch/watch.hpp"
 
 using namespace tobus;
+using it::Calls;
 using it::eventually;
 
 namespace {
-
-// What a handler was called with, across the module's thread and the test's.
-struct Calls {
-  std::mutex mu;
-  std::vector<std::pair<std::string, int>> seen;  // payload, attempt
-  void add(const Message& m, int attempt) {
-    std::lock_guard lock(mu);
-    seen.emplace_back(m.payload, attempt);
-  }
-  std::vector<std::pair<std::string, int>> get() {
-    std::lock_guard lock(mu);
-    return seen;
-  }
-  std::size_t size() {
-    std::lock_guard lock(mu);
-    return seen.size();
-  }
-};
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -124,12 +106,7 @@ TEST_CASE("a module runs its handler, writes the result back to the bus and ackn
     it::xadd(c, keys.inbox("up"), it::message("u" + std::to_string(i), {"up", "next"}, "hello " + std::to_string(i)));
 
   Calls calls;
-  ModuleOptions o;
-  o.name = "up";
-  o.handler = [&](const Message& m, int attempt) {
-    calls.add(m, attempt);
-    return Outcome::ok(upper(m.payload));
-  };
+  ModuleOptions o = it::recording_module("up", calls, upper);
   it::Loops loops;
   loops.module(keys, o);
   REQUIRE(eventually([&] { return it::xlen(c, keys.bus()) == 3; }));
@@ -223,14 +200,9 @@ TEST_CASE("a joining module handles N correlated parts once") {
   Keys keys = it::fresh_keys("join");
   Connection c = it::connect();
   Calls calls;
-  ModuleOptions o;
-  o.name = "gather";
+  ModuleOptions o = it::recording_module("gather", calls, [](const std::string& p) { return "joined:\n" + p; });
   o.join = JoinOptions{};
   o.join->correlated = 3;
-  o.handler = [&](const Message& m, int attempt) {
-    calls.add(m, attempt);
-    return Outcome::ok("joined:\n" + m.payload);
-  };
   it::Loops loops;
   loops.bus(keys);
   loops.module(keys, o);
@@ -273,13 +245,9 @@ namespace {
 // Modules w1 and w2 of type T, each marking the payload with its name; running when both joined.
 void start_members(it::Loops& loops, const Keys& keys, Connection& c, Calls& calls) {
   for (const char* name : {"w1", "w2"}) {
-    ModuleOptions o;
-    o.name = name;
+    auto mark = [name = std::string(name)](const std::string& p) { return p + " from " + name; };
+    ModuleOptions o = it::recording_module(name, calls, mark);
     o.types = {"T"};
-    o.handler = [&calls, name = std::string(name)](const Message& m, int attempt) {
-      calls.add(m, attempt);
-      return Outcome::ok(m.payload + " from " + name);
-    };
     loops.module(keys, o);
   }
   REQUIRE(eventually([&] { return c.command({"SCARD", keys.type("T")}).integer() == 2; }));
@@ -294,13 +262,8 @@ TEST_CASE("a fan-out reaches every module of the type, and a joining module merg
   it::Loops loops;
   loops.bus(keys);
   start_members(loops, keys, c, calls);
-  ModuleOptions o;
-  o.name = "merge";
+  ModuleOptions o = it::recording_module("merge", merged);
   o.join = JoinOptions{};  // the copies of one fan-out
-  o.handler = [&](const Message& m, int attempt) {
-    merged.add(m, attempt);
-    return Outcome::ok(m.payload);
-  };
   loops.module(keys, o);
   it::xadd(c, keys.bus(), it::message("fj", {"@T", "merge", "sink"}, "p"));
 
@@ -323,17 +286,10 @@ TEST_CASE("send with --wait on a fan-out prints every copy's result, in copy ord
   it::Loops loops;
   loops.bus(keys);
   start_members(loops, keys, c, calls);
-  SendOptions s;
-  s.route = {"@T"};
-  s.messages = {"x", "y"};
-  s.wait = true;
-  s.timeout = Millis(20'000);
-  s.progress = Progress::never;
-  it::Output out;
-  int rc = send_messages(it::address(), keys, s, -1, out.fd());
+  it::Waited waited = it::send_and_wait(keys, {"@T"}, {"x", "y"});
   loops.stop();
-  CHECK(rc == exit_code::ok);
-  CHECK(out.text() == "x from w1\nx from w2\ny from w1\ny from w2\n");
+  CHECK(waited.rc == exit_code::ok);
+  CHECK(waited.out == "x from w1\nx from w2\ny from w1\ny from w2\n");
 }
 
 TEST_CASE("send with --wait prints the results in input order, whatever order they come back in") {
@@ -359,18 +315,11 @@ TEST_CASE("send with --wait prints the results in input order, whatever order th
   loops.bus(keys);
   loops.module(keys, o);
 
-  SendOptions s;
-  s.route = {"shout"};
-  s.messages = {"first", "second", "third", "fourth"};
-  s.wait = true;
-  s.timeout = Millis(20'000);
-  s.progress = Progress::never;
-  it::Output out;
-  int rc = send_messages(it::address(), keys, s, -1, out.fd());
+  it::Waited waited = it::send_and_wait(keys, {"shout"}, {"first", "second", "third", "fourth"});
   loops.stop();
 
-  CHECK(rc == exit_code::ok);
-  CHECK(out.text() == "FIRST\nSECOND\nTHIRD\nFOURTH\n");
+  CHECK(waited.rc == exit_code::ok);
+  CHECK(waited.out == "FIRST\nSECOND\nTHIRD\nFOURTH\n");
   // They did come back out of order: the first was handled last.
   auto seen = calls.get();
   REQUIRE(seen.size() >= 5);
@@ -392,17 +341,10 @@ TEST_CASE("send with --wait reports a failed message and still prints the others
   it::Loops loops;
   loops.bus(keys);
   loops.module(keys, o);
-  SendOptions s;
-  s.route = {"picky"};
-  s.messages = {"a", "bad", "b"};
-  s.wait = true;
-  s.timeout = Millis(20'000);
-  s.progress = Progress::never;
-  it::Output out;
-  int rc = send_messages(it::address(), keys, s, -1, out.fd());
+  it::Waited waited = it::send_and_wait(keys, {"picky"}, {"a", "bad", "b"});
   loops.stop();
-  CHECK(rc == exit_code::failed);
-  CHECK(out.text() == "a!\nb!\n");
+  CHECK(waited.rc == exit_code::failed);
+  CHECK(waited.out == "a!\nb!\n");
 }
 
 TEST_CASE("the tap sees the traffic without taking any of it") {
@@ -438,12 +380,7 @@ TEST_CASE("the tap sees the traffic without taking any of it") {
   auto tap = std::async(std::launch::async, [&] { return run_watch(it::address(), keys, handled, out.fd()); });
 
   Calls calls;
-  ModuleOptions o;
-  o.name = "tapped";
-  o.handler = [&](const Message& m, int attempt) {
-    calls.add(m, attempt);
-    return Outcome::ok(m.payload);
-  };
+  ModuleOptions o = it::recording_module("tapped", calls);
   it::Loops loops;
   loops.bus(keys);
   loops.module(keys, o);
@@ -471,13 +408,8 @@ TEST_CASE("an entry a crashed module read but never acknowledged is claimed afte
   REQUIRE(it::pending(c, inbox, Keys::module_group) == 1);
 
   Calls calls;
-  ModuleOptions o;
-  o.name = "worker";
+  ModuleOptions o = it::recording_module("worker", calls, [](const std::string& p) { return "picked up: " + p; });
   o.claim_after = Millis(300);
-  o.handler = [&](const Message& m, int attempt) {
-    calls.add(m, attempt);
-    return Outcome::ok("picked up: " + m.payload);
-  };
   it::Loops loops;
   loops.module(keys, o);
   REQUIRE(eventually([&] { return it::xlen(c, keys.bus()) == 1; }));

@@ -177,6 +177,33 @@ void Loops::stop() {
   tobus::signals::reset_stops();
 }
 
+// --- modules and senders -------------------------------------------------------------------------
+
+tobus::ModuleOptions recording_module(std::string name, Calls& calls,
+                                      std::function<std::string(const std::string& payload)> reply) {
+  tobus::ModuleOptions o;
+  o.name = std::move(name);
+  o.handler = [&calls, reply = std::move(reply)](const tobus::Message& m, int attempt) {
+    calls.add(m, attempt);
+    return tobus::Outcome::ok(reply ? reply(m.payload) : m.payload);
+  };
+  return o;
+}
+
+Waited send_and_wait(const tobus::Keys& keys, std::vector<std::string> route, std::vector<std::string> payloads) {
+  tobus::SendOptions s;
+  s.route = std::move(route);
+  s.messages = std::move(payloads);
+  s.wait = true;
+  s.timeout = tobus::Millis(20'000);
+  s.progress = tobus::Progress::never;
+  Output out;
+  Waited waited;
+  waited.rc = tobus::send_messages(address(), keys, s, -1, out.fd());
+  waited.out = out.text();
+  return waited;
+}
+
 // --- what is in Redis ----------------------------------------------------------------------------
 
 std::vector<tobus::Entry> range(Connection& c, const std::string& key) {

@@ -8,8 +8,10 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tobus/bus/bus.hpp"
@@ -19,6 +21,7 @@
 #include "tobus/redis/redis.hpp"
 #include "tobus/redis/stream.hpp"
 #include "tobus/redis/url.hpp"
+#include "tobus/send/send.hpp"
 
 namespace it {
 
@@ -80,6 +83,40 @@ class Loops {
   };
   std::vector<std::unique_ptr<Running>> running_;
 };
+
+// --- modules and senders -------------------------------------------------------------------------
+
+// What a handler was called with, across the module's thread and the test's.
+struct Calls {
+  std::mutex mu;
+  std::vector<std::pair<std::string, int>> seen;  // payload, attempt
+  void add(const tobus::Message& m, int attempt) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(m.payload, attempt);
+  }
+  std::vector<std::pair<std::string, int>> get() {
+    std::lock_guard lock(mu);
+    return seen;
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return seen.size();
+  }
+};
+
+// A module named `name` whose handler records each call in `calls` and forwards reply(payload)
+// (the payload itself when `reply` is empty). The test sets the other options before it runs it.
+tobus::ModuleOptions recording_module(std::string name, Calls& calls,
+                                      std::function<std::string(const std::string& payload)> reply = {});
+
+// What a sender waiting on its messages' results printed, and its exit code.
+struct Waited {
+  int rc = 0;
+  std::string out;
+};
+// Sends `payloads` along `route` as `tobus-send --wait` does (no progress, a 20s timeout) and
+// returns when every result came back or the timeout passed.
+Waited send_and_wait(const tobus::Keys& keys, std::vector<std::string> route, std::vector<std::string> payloads);
 
 // --- what is in Redis ----------------------------------------------------------------------------
 

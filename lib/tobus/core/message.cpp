@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <random>
 
+#include "tobus/core/entry_fields.hpp"
 #include "tobus/core/error.hpp"
 #include "tobus/util/text.hpp"
 
@@ -133,92 +134,108 @@ std::string join_route(const std::vector<std::string>& route, std::size_t from) 
   return out;
 }
 
-std::optional<Message> decode(const Fields& fields, DecodeError& error) {
+namespace {
+
+// What decode() has read of an entry so far.
+struct MessageDecoding {
   Message m;
+  Failure failure;  // kept only when the status says failed
   std::optional<Fanout> fan;
-  bool have_v = false, have_id = false, have_route = false, have_payload = false;
+  Envelope envelope;
+  bool have_route = false, have_payload = false;
   bool failed = false;
-  Failure f;
-  auto fail = [&error](std::string why) {
-    error.reason = std::move(why);
-    return std::nullopt;
-  };
-  for (const auto& [name, value] : fields) {
-    if (name == "v") {
-      if (value != protocol_version) return fail("unknown protocol version '" + value.substr(0, 20) + "'");
-      have_v = true;
-    } else if (name == "id") {
-      if (!valid_message_id(value)) return fail("bad message id");
-      m.id = value;
-      have_id = true;
-    } else if (name == "route") {
-      std::string bad;
-      if (!split_route(value, m.route, bad)) return fail("bad hop '" + bad.substr(0, 70) + "' in route");
-      have_route = true;
-    } else if (name == "payload") {
-      m.payload = value;
-      have_payload = true;
-    } else if (name == "from") {
-      m.from = value;
-    } else if (name == "created") {
-      if (!to_int(value, m.created_ms)) return fail("bad 'created' time");
-    } else if (name == "reply") {
-      m.reply = value;
-    } else if (name == "rc") {
-      if (!to_int(value, m.rc)) return fail("bad 'rc'");
-      f.rc = m.rc;
-    } else if (name == "trail") {
-      if (!parse_trail(value, m.trail)) return fail("bad 'trail'");
-    } else if (name.starts_with(header_prefix)) {
-      auto key = std::string_view(name).substr(header_prefix.size());
-      if (!valid_name(key)) return fail("bad header name '" + name.substr(0, 70) + "'");
-      m.headers.emplace_back(std::string(key), value);
-    } else if (name == "status") {
-      if (value == "failed") failed = true;
-      else if (value != "ok") return fail("unknown status '" + value.substr(0, 20) + "'");
-    } else if (name == "hop") {
-      f.hop = value;
-    } else if (name == "attempts") {
-      if (!to_int(value, f.attempts)) return fail("bad 'attempts'");
-    } else if (name == "error") {
-      f.error = value;
-    } else if (name == "stderr") {
-      f.stderr_tail = value;
-    } else if (name == "fan") {
-      if (!fan) fan.emplace();
-      fan->group = value;
-    } else if (name == "fan.n") {
-      if (!fan) fan.emplace();
-      if (!to_int(value, fan->n) || fan->n < 1) return fail("bad 'fan.n'");
-    } else if (name == "fan.i") {
-      if (!fan) fan.emplace();
-      if (!to_int(value, fan->index) || fan->index < 0) return fail("bad 'fan.i'");
-    } else if (name == "corr") {
-      if (!valid_message_id(value)) return fail("bad correlation id");
-      m.correlation = value;
-    } else if (name == "also") {
-      std::string_view rest = value;
-      while (!rest.empty()) {
-        auto nl = rest.find('\n');
-        auto line = rest.substr(0, nl);
-        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-        auto sp = line.find(' ');
-        if (sp == std::string_view::npos || !valid_message_id(line.substr(sp + 1))) return fail("bad 'also'");
-        m.also.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
-      }
-    }
-    // Unknown fields are ignored: a newer minor writer may add some.
+};
+
+// `also`: one "REPLY ID" line per further waiting sender.
+bool parse_also(std::string_view text, std::vector<std::pair<std::string, std::string>>& out) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    auto sp = line.find(' ');
+    if (sp == std::string_view::npos || !valid_message_id(line.substr(sp + 1))) return false;
+    out.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
   }
-  if (!have_v) return fail("missing field 'v'");
-  if (!have_id) return fail("missing field 'id'");
-  if (!have_route) return fail("missing field 'route'");
-  if (!have_payload) return fail("missing field 'payload'");
-  if (failed) m.failure = std::move(f);
-  if (fan) {
-    if (fan->group.empty() || fan->n < 1 || fan->index >= fan->n) return fail("incomplete fan-out fields");
-    m.fan = std::move(fan);
+  return true;
+}
+
+// The message's own fields: route, payload, from, created, reply, trail, corr, also.
+FieldRead read_message_field(const std::string& name, const std::string& value, MessageDecoding& d,
+                             DecodeError& error) {
+  Message& m = d.m;
+  if (name == "route") {
+    std::string bad;
+    if (!split_route(value, m.route, bad)) return bad_field(error, "bad hop '" + bad.substr(0, 70) + "' in route");
+    d.have_route = true;
+  } else if (name == "payload") {
+    m.payload = value;
+    d.have_payload = true;
+  } else if (name == "from") {
+    m.from = value;
+  } else if (name == "created") {
+    if (!to_int(value, m.created_ms)) return bad_field(error, "bad 'created' time");
+  } else if (name == "reply") {
+    m.reply = value;
+  } else if (name == "trail") {
+    if (!parse_trail(value, m.trail)) return bad_field(error, "bad 'trail'");
+  } else if (name == "corr") {
+    if (!valid_message_id(value)) return bad_field(error, "bad correlation id");
+    m.correlation = value;
+  } else if (name == "also") {
+    if (!parse_also(value, m.also)) return bad_field(error, "bad 'also'");
+  } else {
+    return FieldRead::other;
   }
-  return m;
+  return FieldRead::read;
+}
+
+// h:KEY, a header.
+FieldRead read_header_field(const std::string& name, const std::string& value, Message& m, DecodeError& error) {
+  if (!name.starts_with(header_prefix)) return FieldRead::other;
+  auto key = std::string_view(name).substr(header_prefix.size());
+  if (!valid_name(key)) return bad_field(error, "bad header name '" + name.substr(0, 70) + "'");
+  m.headers.emplace_back(std::string(key), value);
+  return FieldRead::read;
+}
+
+// status: ok, or failed (the failure fields then say how).
+FieldRead read_status_field(const std::string& name, const std::string& value, MessageDecoding& d,
+                            DecodeError& error) {
+  if (name != "status") return FieldRead::other;
+  if (value == "failed") d.failed = true;
+  else if (value != "ok") return bad_field(error, "unknown status '" + value.substr(0, 20) + "'");
+  return FieldRead::read;
+}
+
+FieldRead read_field(const std::string& name, const std::string& value, MessageDecoding& d, DecodeError& error) {
+  FieldRead read = read_envelope_field(name, value, d.m.id, d.envelope, error);
+  if (read == FieldRead::other) read = read_message_field(name, value, d, error);
+  if (read == FieldRead::other) read = read_header_field(name, value, d.m, error);
+  if (read == FieldRead::other) read = read_status_field(name, value, d, error);
+  if (read == FieldRead::other) read = read_failure_field(name, value, d.failure, error);
+  if (read == FieldRead::other) read = read_fan_field(name, value, d.fan, error);
+  return read;
+}
+
+}  // namespace
+
+std::optional<Message> decode(const Fields& fields, DecodeError& error) {
+  MessageDecoding d;
+  for (const auto& [name, value] : fields)
+    if (read_field(name, value, d, error) == FieldRead::bad) return std::nullopt;
+  // (Unknown fields are ignored: a newer minor writer may add some.)
+  bool whole = all_present({{d.envelope.have_v, "v"},
+                            {d.envelope.have_id, "id"},
+                            {d.have_route, "route"},
+                            {d.have_payload, "payload"}},
+                           error) &&
+               fan_complete(d.fan, error);
+  if (!whole) return std::nullopt;
+  d.m.rc = d.failure.rc;
+  if (d.failed) d.m.failure = std::move(d.failure);
+  d.m.fan = std::move(d.fan);
+  return std::move(d.m);
 }
 
 namespace {

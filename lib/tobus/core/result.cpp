@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "tobus/core/entry_fields.hpp"
 #include "tobus/util/text.hpp"
 
 namespace tobus {
@@ -34,64 +35,55 @@ Fields encode_result(const Message& m) {
   return f;
 }
 
-std::optional<Result> decode_result(Fields& fields, DecodeError& error) {
+namespace {
+
+// What decode_result() has read of an entry so far.
+struct ResultDecoding {
   Result r;
-  Failure f;
+  Failure failure;  // kept only when the status says failed
   std::optional<Fanout> fan;
-  std::string* payload = nullptr;
-  bool have_v = false, have_id = false, have_status = false, failed = false;
-  auto fail = [&error](std::string why) {
-    error.reason = std::move(why);
-    return std::nullopt;
-  };
+  std::string* payload = nullptr;  // moved out once the entry is known good
+  Envelope envelope;
+  bool have_status = false;
+  bool failed = false;
+};
+
+// The result's own fields: status, trail, payload.
+FieldRead read_result_field(const std::string& name, std::string& value, ResultDecoding& d, DecodeError& error) {
+  if (name == "status") {
+    if (value == "failed") d.failed = true;
+    else if (value != "done") return bad_field(error, "unknown status '" + value.substr(0, 20) + "'");
+    d.have_status = true;
+  } else if (name == "trail") {
+    if (!parse_trail(value, d.r.trail)) return bad_field(error, "bad 'trail'");
+  } else if (name == "payload") {
+    d.payload = &value;
+  } else {
+    return FieldRead::other;
+  }
+  return FieldRead::read;
+}
+
+}  // namespace
+
+std::optional<Result> decode_result(Fields& fields, DecodeError& error) {
+  ResultDecoding d;
   for (auto& [name, value] : fields) {
-    if (name == "v") {
-      if (value != protocol_version) return fail("unknown protocol version '" + value.substr(0, 20) + "'");
-      have_v = true;
-    } else if (name == "id") {
-      if (!valid_message_id(value)) return fail("bad message id");
-      r.id = value;
-      have_id = true;
-    } else if (name == "status") {
-      if (value == "failed") failed = true;
-      else if (value != "done") return fail("unknown status '" + value.substr(0, 20) + "'");
-      have_status = true;
-    } else if (name == "rc") {
-      if (!to_int(value, r.rc)) return fail("bad 'rc'");
-      f.rc = r.rc;
-    } else if (name == "hop") {
-      f.hop = value;
-    } else if (name == "attempts") {
-      if (!to_int(value, f.attempts)) return fail("bad 'attempts'");
-    } else if (name == "error") {
-      f.error = value;
-    } else if (name == "stderr") {
-      f.stderr_tail = value;
-    } else if (name == "trail") {
-      if (!parse_trail(value, r.trail)) return fail("bad 'trail'");
-    } else if (name == "fan") {
-      if (!fan) fan.emplace();
-      fan->group = value;
-    } else if (name == "fan.n") {
-      if (!fan) fan.emplace();
-      if (!to_int(value, fan->n) || fan->n < 1) return fail("bad 'fan.n'");
-    } else if (name == "fan.i") {
-      if (!fan) fan.emplace();
-      if (!to_int(value, fan->index) || fan->index < 0) return fail("bad 'fan.i'");
-    } else if (name == "payload") {
-      payload = &value;
-    }
+    FieldRead read = read_envelope_field(name, value, d.r.id, d.envelope, error);
+    if (read == FieldRead::other) read = read_result_field(name, value, d, error);
+    if (read == FieldRead::other) read = read_failure_field(name, value, d.failure, error);
+    if (read == FieldRead::other) read = read_fan_field(name, value, d.fan, error);
+    if (read == FieldRead::bad) return std::nullopt;
   }
-  if (!have_v) return fail("missing field 'v'");
-  if (!have_id) return fail("missing field 'id'");
-  if (!have_status) return fail("missing field 'status'");
-  if (fan) {
-    if (fan->group.empty() || fan->n < 1 || fan->index >= fan->n) return fail("incomplete fan-out fields");
-    r.fan = std::move(fan);
-  }
-  if (failed) r.failure = std::move(f);
-  if (payload) r.payload = std::move(*payload);
-  return r;
+  bool whole =
+      all_present({{d.envelope.have_v, "v"}, {d.envelope.have_id, "id"}, {d.have_status, "status"}}, error) &&
+      fan_complete(d.fan, error);
+  if (!whole) return std::nullopt;
+  d.r.rc = d.failure.rc;
+  d.r.fan = std::move(d.fan);
+  if (d.failed) d.r.failure = std::move(d.failure);
+  if (d.payload) d.r.payload = std::move(*d.payload);
+  return std::move(d.r);
 }
 
 }  // namespace tobus

@@ -220,102 +220,143 @@ bool json_depth_within(std::string_view json, int max_depth) {
   return true;
 }
 
-std::optional<Message> message_from_json(std::string_view line, std::string& error, std::string* event) {
+namespace {
+
+// The steps of message_from_json: each reads one member or group of members of the envelope, and
+// on a bad one sets `error` and returns false.
+
+// The line as a JSON object, within the depth limit.
+bool parse_json_object(std::string_view line, rapidjson::Document& d, std::string& error) {
   if (!json_depth_within(line)) {
     error = "JSON nested deeper than " + std::to_string(max_json_depth) + " levels";
-    return std::nullopt;
+    return false;
   }
-  rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError()) {
     std::string why = rapidjson::GetParseError_En(d.GetParseError());
     if (!why.empty() && why.back() == '.') why.pop_back();
     error = "not JSON: " + why + " at offset " +
             std::to_string(d.GetErrorOffset());
-    return std::nullopt;
+    return false;
   }
   if (!d.IsObject()) {
     error = "not a JSON object";
-    return std::nullopt;
+    return false;
   }
-  Message m;
-  auto str = [&](const char* key, std::string& out) {
-    auto it = d.FindMember(key);
-    if (it == d.MemberEnd()) return true;
-    if (!it->value.IsString()) {
-      error = std::string("'") + key + "' is not a string";
-      return false;
-    }
-    out.assign(it->value.GetString(), it->value.GetStringLength());
-    return true;
-  };
-  if (!str("id", m.id) || !str("from", m.from) || !str("reply", m.reply)) return std::nullopt;
-  if (event && !str("event", *event)) return std::nullopt;
+  return true;
+}
+
+// A string member into `out`, if there is one.
+bool read_string_member(const rapidjson::Value& d, const char* key, std::string& out, std::string& error) {
+  auto it = d.FindMember(key);
+  if (it == d.MemberEnd()) return true;
+  if (!it->value.IsString()) {
+    error = std::string("'") + key + "' is not a string";
+    return false;
+  }
+  out.assign(it->value.GetString(), it->value.GetStringLength());
+  return true;
+}
+
+// id, from, reply, and the record's event when asked for.
+bool read_text_members(const rapidjson::Value& d, Message& m, std::string* event, std::string& error) {
+  if (!read_string_member(d, "id", m.id, error) || !read_string_member(d, "from", m.from, error) ||
+      !read_string_member(d, "reply", m.reply, error))
+    return false;
+  if (event && !read_string_member(d, "event", *event, error)) return false;
   if (!m.id.empty() && !valid_message_id(m.id)) {
     error = "bad message id";
-    return std::nullopt;
+    return false;
   }
-  if (auto it = d.FindMember("route"); it != d.MemberEnd()) {
-    if (it->value.IsString()) {
-      std::string text(it->value.GetString(), it->value.GetStringLength());
-      try {
-        if (!text.empty()) m.route = parse_route(text);
-      } catch (const std::exception& e) {
-        error = e.what();
-        return std::nullopt;
-      }
-    } else if (it->value.IsArray()) {
-      for (const auto& hop : it->value.GetArray()) {
-        if (!hop.IsString() || !valid_name(std::string_view(hop.GetString(), hop.GetStringLength()))) {
-          error = "bad hop in 'route'";
-          return std::nullopt;
-        }
-        m.route.emplace_back(hop.GetString(), hop.GetStringLength());
-      }
-    } else {
-      error = "'route' is neither a string nor an array";
-      return std::nullopt;
+  return true;
+}
+
+// route: a route string as -r takes it, or an array of hop names.
+bool read_route_member(const rapidjson::Value& d, std::vector<std::string>& route, std::string& error) {
+  auto it = d.FindMember("route");
+  if (it == d.MemberEnd()) return true;
+  if (it->value.IsString()) {
+    std::string text(it->value.GetString(), it->value.GetStringLength());
+    try {
+      if (!text.empty()) route = parse_route(text);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return false;
     }
+  } else if (it->value.IsArray()) {
+    for (const auto& hop : it->value.GetArray()) {
+      if (!hop.IsString() || !valid_name(std::string_view(hop.GetString(), hop.GetStringLength()))) {
+        error = "bad hop in 'route'";
+        return false;
+      }
+      route.emplace_back(hop.GetString(), hop.GetStringLength());
+    }
+  } else {
+    error = "'route' is neither a string nor an array";
+    return false;
   }
-  if (auto it = d.FindMember("headers"); it != d.MemberEnd()) {
-    if (!it->value.IsObject()) {
-      error = "'headers' is not an object";
-      return std::nullopt;
-    }
-    for (const auto& h : it->value.GetObject()) {
-      std::string k(h.name.GetString(), h.name.GetStringLength());
-      if (!valid_name(k) || !h.value.IsString()) {
-        error = "bad header '" + k.substr(0, 64) + "'";
-        return std::nullopt;
-      }
-      m.headers.emplace_back(k, std::string(h.value.GetString(), h.value.GetStringLength()));
-    }
+  return true;
+}
+
+// headers: an object of string values.
+bool read_headers_member(const rapidjson::Value& d, std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string& error) {
+  auto it = d.FindMember("headers");
+  if (it == d.MemberEnd()) return true;
+  if (!it->value.IsObject()) {
+    error = "'headers' is not an object";
+    return false;
   }
+  for (const auto& h : it->value.GetObject()) {
+    std::string k(h.name.GetString(), h.name.GetStringLength());
+    if (!valid_name(k) || !h.value.IsString()) {
+      error = "bad header '" + k.substr(0, 64) + "'";
+      return false;
+    }
+    headers.emplace_back(k, std::string(h.value.GetString(), h.value.GetStringLength()));
+  }
+  return true;
+}
+
+// payload (text) or payload_base64 (bytes): exactly one of them.
+bool read_payload_member(const rapidjson::Value& d, std::string& payload, std::string& error) {
   auto text = d.FindMember("payload");
   auto b64 = d.FindMember("payload_base64");
   if (text != d.MemberEnd() && b64 != d.MemberEnd()) {
     error = "both 'payload' and 'payload_base64'";
-    return std::nullopt;
+    return false;
   }
   if (text != d.MemberEnd()) {
     if (!text->value.IsString()) {
       error = "'payload' is not a string";
-      return std::nullopt;
+      return false;
     }
-    m.payload.assign(text->value.GetString(), text->value.GetStringLength());
+    payload.assign(text->value.GetString(), text->value.GetStringLength());
   } else if (b64 != d.MemberEnd()) {
     auto bytes = b64->value.IsString()
                      ? base64_decode(std::string_view(b64->value.GetString(), b64->value.GetStringLength()))
                      : std::nullopt;
     if (!bytes) {
       error = "'payload_base64' is not base64";
-      return std::nullopt;
+      return false;
     }
-    m.payload = std::move(*bytes);
+    payload = std::move(*bytes);
   } else {
     error = "no 'payload' or 'payload_base64'";
-    return std::nullopt;
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Message> message_from_json(std::string_view line, std::string& error, std::string* event) {
+  rapidjson::Document d;
+  if (!parse_json_object(line, d, error)) return std::nullopt;
+  Message m;
+  if (!read_text_members(d, m, event, error) || !read_route_member(d, m.route, error) ||
+      !read_headers_member(d, m.headers, error) || !read_payload_member(d, m.payload, error))
+    return std::nullopt;
   return m;
 }
 

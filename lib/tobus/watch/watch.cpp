@@ -6,7 +6,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,13 +61,17 @@ namespace {
 // letters and every inbox, found from the routes on the bus and by SCAN every few seconds.
 class Tap {
  public:
-  Tap(const RedisAddress& address, const Keys& keys, int out_fd)
-      : address_(address), keys_(keys), out_fd_(out_fd), conn_(connect_with_retry(address, Millis(0))) {}
+  Tap(const RedisAddress& address, const Keys& keys, int out_fd, Reporter report)
+      : address_(address),
+        keys_(keys),
+        out_fd_(out_fd),
+        report_(std::move(report)),
+        conn_(connect_with_retry(address, Millis(0))) {}
 
   Connection& conn() { return conn_; }
 
   void reconnect(const RedisError& e) {
-    spdlog::warn("{}, reconnecting", e.what());
+    report_.warn("{}, reconnecting", e.what());
     conn_ = connect_with_retry(address_, reconnect_budget);
   }
 
@@ -100,7 +103,7 @@ class Tap {
       }
     }
     fresh_.clear();
-    spdlog::info("watching {} streams on '{}' from {}", streams_.size(), address_.display(),
+    report_.info("watching {} streams on '{}' from {}", streams_.size(), address_.display(),
                  from_ms <= 0 ? std::string("the oldest entry") : clock_time(from_ms));
   }
 
@@ -151,7 +154,7 @@ class Tap {
     last_[key] = start_id_;
     streams_.push_back(key);
     fresh_.push_back(key);
-    spdlog::debug("reading '{}'", key);
+    report_.debug("reading '{}'", key);
   }
 
   void scan() {
@@ -182,7 +185,7 @@ class Tap {
       for (std::size_t i = 0; i < members.size(); ++i)
         if (valid_name(members[i].str())) add(keys_.inbox(members[i].str()));
     } catch (const RedisError& e) {
-      spdlog::debug("cannot read the members of type '{}': {}", type, e.what());
+      report_.debug("cannot read the members of type '{}': {}", type, e.what());
     }
   }
 
@@ -194,7 +197,7 @@ class Tap {
       if (t.str() == "stream" || t.str() == "none") {
         keep.push_back(key);
       } else {
-        spdlog::warn("ignoring '{}': it is a {}, not a stream", key, t.str());
+        report_.warn("ignoring '{}': it is a {}, not a stream", key, t.str());
         last_[key] = "+";  // known, never read again
       }
     }
@@ -302,6 +305,7 @@ class Tap {
   const RedisAddress& address_;
   const Keys& keys_;
   int out_fd_;
+  Reporter report_;
   Connection conn_;
   std::string start_id_ = "0-0";
   std::vector<std::string> streams_;
@@ -385,8 +389,8 @@ int run_trace(Tap& tap, const WatchOptions& o, int out_fd) {
       history = false;
       if (journey.empty() && !deadline)
         throw Error(ErrorKind::failed, "no message '" + id + "' in the retained history (give --timeout to wait for it)");
-      spdlog::info("message '{}' {}: waiting for the rest of its journey", id,
-                   journey.empty() ? "not seen yet" : "in flight");
+      o.report.info("message '{}' {}: waiting for the rest of its journey", id,
+                    journey.empty() ? "not seen yet" : "in flight");
     }
     if (deadline && Clock::now() >= *deadline) {
       if (!journey.empty()) show(journey);
@@ -668,7 +672,7 @@ int run_stats(Tap& tap, const Keys& keys, const WatchOptions& o, int out_fd) {
 }  // namespace
 
 int run_watch(const RedisAddress& address, const Keys& keys, const WatchOptions& o, int out_fd) {
-  Tap tap(address, keys, out_fd);
+  Tap tap(address, keys, out_fd, o.report);
   if (!o.trace.empty()) return run_trace(tap, o, out_fd);
   if (o.stats) return run_stats(tap, keys, o, out_fd);
   std::int64_t now = tap.server_ms();

@@ -43,6 +43,114 @@ std::optional<EventKind> parse_event_name(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// The steps of events_from_entry, one per kind of stream the entry is on. Each gets the event
+// with what every entry gives (stream, entry id, time) already filled in.
+
+// A dead letter: whatever can be read of the message, and why and where it died.
+Event dead_event(Event e, std::optional<Message> decoded, const Entry& entry, const std::string& inbox_prefix) {
+  e.kind = EventKind::dead;
+  if (decoded) {
+    e.message = std::move(*decoded);
+  } else {
+    // What can be read of an entry that was dead-lettered for not decoding.
+    if (auto* id = field(entry.fields, "id"); id && valid_message_id(*id)) e.message.id = *id;
+    if (auto* p = field(entry.fields, "payload")) e.message.payload = *p;
+    if (auto* f = field(entry.fields, "from"); f && valid_name(*f)) e.message.from = *f;
+  }
+  const Message& m = e.message;
+  DeadLetter d = decode_dead_letter(entry.fields);
+  e.error = std::move(d.reason);
+  if (valid_name(d.hop)) e.module = std::move(d.hop);
+  e.stderr_tail = std::move(d.stderr_tail);
+  auto fits = [](std::optional<std::int64_t> v) {
+    return v && *v >= std::numeric_limits<int>::min() && *v <= std::numeric_limits<int>::max();
+  };
+  if (fits(d.rc)) e.rc = static_cast<int>(*d.rc);
+  if (fits(d.attempts)) e.attempts = static_cast<int>(*d.attempts);
+  if (e.module.empty()) {
+    // Dead-lettered by a module (undecodable, redelivered too often): the inbox says which.
+    if (d.stream.size() > inbox_prefix.size() && d.stream.starts_with(inbox_prefix))
+      e.module = d.stream.substr(inbox_prefix.size());
+  }
+  if (m.failure && !m.trail.empty() && m.trail.back().name == m.failure->hop)
+    e.duration_ms = m.trail.back().duration_ms;
+  if (e.rc) e.message.rc = *e.rc;
+  e.depth = 2 * static_cast<int>(m.trail.size()) + 1;
+  return e;
+}
+
+// An entry on a module's inbox: the bus routed the message there.
+Event routed_event(Event e, std::string_view stream, const std::string& inbox_prefix) {
+  e.kind = EventKind::routed;
+  e.module = std::string(stream.substr(inbox_prefix.size()));
+  e.depth = 2 * static_cast<int>(e.message.trail.size()) + 1;
+  return e;
+}
+
+// A bus entry saying a hop failed.
+Event failed_event(Event e) {
+  const Message& m = e.message;
+  e.kind = EventKind::failed;
+  e.module = m.failure->hop;
+  e.rc = m.failure->rc;
+  e.attempts = m.failure->attempts;
+  e.error = m.failure->error;
+  e.stderr_tail = m.failure->stderr_tail;
+  if (!m.trail.empty() && m.trail.back().name == m.failure->hop) e.duration_ms = m.trail.back().duration_ms;
+  return e;
+}
+
+// A bus entry that did not fail: a new message, or a hop's result.
+Event sent_or_handled_event(Event e) {
+  const Message& m = e.message;
+  if (m.from.empty() || m.from == "send" || m.trail.empty()) {
+    e.kind = EventKind::sent;
+  } else {
+    e.kind = EventKind::handled;
+    e.module = m.from;
+    e.rc = m.rc;
+    if (m.trail.back().name == m.from) {
+      e.rc = m.trail.back().rc;
+      e.duration_ms = m.trail.back().duration_ms;
+    }
+  }
+  return e;
+}
+
+// After a bus entry with no hops left, the bus ends the journey: a result for a waiting sender, or
+// nothing. A reply key outside the namespace is dead-lettered instead, and that dead letter is the
+// event, so there is none here.
+std::optional<Event> journey_end_event(Event e, const Keys& keys) {
+  const bool waited = !e.message.reply.empty();
+  const std::string& reply = e.message.reply;
+  bool reply_ok = reply.size() > keys.reply_prefix().size() && reply.starts_with(keys.reply_prefix());
+  if (waited && !reply_ok) return std::nullopt;
+  e.kind = waited ? EventKind::delivered : EventKind::done;
+  e.module.clear();
+  e.rc = e.message.rc;
+  e.duration_ms.reset();
+  e.attempts = 0;
+  return e;
+}
+
+// A bus entry: a new message, a hop's result or a hop's failure, and maybe the journey's end.
+void bus_events(Event e, const Entry& entry, const Keys& keys, std::vector<Event>& out) {
+  e.depth = 2 * static_cast<int>(e.message.trail.size());
+  int n = 0;
+  if (auto* v = field(entry.fields, "attempts"); v && to_int(*v, n)) e.attempts = n;
+  if (e.message.failure) {
+    out.push_back(failed_event(std::move(e)));
+    return;
+  }
+  out.push_back(sent_or_handled_event(std::move(e)));
+  if (out.back().message.route.empty())
+    if (auto end = journey_end_event(out.back(), keys)) out.push_back(std::move(*end));
+}
+
+}  // namespace
+
 std::vector<Event> events_from_entry(const Keys& keys, std::string_view stream, const Entry& entry) {
   std::vector<Event> out;
   const std::string inbox_prefix = keys.inbox("");
@@ -59,92 +167,13 @@ std::vector<Event> events_from_entry(const Keys& keys, std::string_view stream, 
   auto decoded = decode(entry.fields, error);
 
   if (is_dead) {
-    e.kind = EventKind::dead;
-    if (decoded) {
-      e.message = std::move(*decoded);
-    } else {
-      // What can be read of an entry that was dead-lettered for not decoding.
-      if (auto* id = field(entry.fields, "id"); id && valid_message_id(*id)) e.message.id = *id;
-      if (auto* p = field(entry.fields, "payload")) e.message.payload = *p;
-      if (auto* f = field(entry.fields, "from"); f && valid_name(*f)) e.message.from = *f;
-    }
-    const Message& m = e.message;
-    DeadLetter d = decode_dead_letter(entry.fields);
-    e.error = std::move(d.reason);
-    if (valid_name(d.hop)) e.module = std::move(d.hop);
-    e.stderr_tail = std::move(d.stderr_tail);
-    auto fits = [](std::optional<std::int64_t> v) {
-      return v && *v >= std::numeric_limits<int>::min() && *v <= std::numeric_limits<int>::max();
-    };
-    if (fits(d.rc)) e.rc = static_cast<int>(*d.rc);
-    if (fits(d.attempts)) e.attempts = static_cast<int>(*d.attempts);
-    if (e.module.empty()) {
-      // Dead-lettered by a module (undecodable, redelivered too often): the inbox says which.
-      if (d.stream.size() > inbox_prefix.size() && d.stream.starts_with(inbox_prefix))
-        e.module = d.stream.substr(inbox_prefix.size());
-    }
-    if (m.failure && !m.trail.empty() && m.trail.back().name == m.failure->hop)
-      e.duration_ms = m.trail.back().duration_ms;
-    if (e.rc) e.message.rc = *e.rc;
-    e.depth = 2 * static_cast<int>(m.trail.size()) + 1;
-    out.push_back(std::move(e));
+    out.push_back(dead_event(std::move(e), std::move(decoded), entry, inbox_prefix));
     return out;
   }
-
   if (!decoded) return out;  // its dead letter will be the event
   e.message = std::move(*decoded);
-  const Message& m = e.message;
-
-  if (is_inbox) {
-    e.kind = EventKind::routed;
-    e.module = std::string(stream.substr(inbox_prefix.size()));
-    e.depth = 2 * static_cast<int>(m.trail.size()) + 1;
-    out.push_back(std::move(e));
-    return out;
-  }
-
-  // The bus: a new message, a hop's result or a hop's failure.
-  e.depth = 2 * static_cast<int>(m.trail.size());
-  int n = 0;
-  if (auto* v = field(entry.fields, "attempts"); v && to_int(*v, n)) e.attempts = n;
-  if (m.failure) {
-    e.kind = EventKind::failed;
-    e.module = m.failure->hop;
-    e.rc = m.failure->rc;
-    e.attempts = m.failure->attempts;
-    e.error = m.failure->error;
-    e.stderr_tail = m.failure->stderr_tail;
-    if (!m.trail.empty() && m.trail.back().name == m.failure->hop) e.duration_ms = m.trail.back().duration_ms;
-    out.push_back(std::move(e));
-    return out;
-  }
-  if (m.from.empty() || m.from == "send" || m.trail.empty()) {
-    e.kind = EventKind::sent;
-  } else {
-    e.kind = EventKind::handled;
-    e.module = m.from;
-    e.rc = m.rc;
-    if (m.trail.back().name == m.from) {
-      e.rc = m.trail.back().rc;
-      e.duration_ms = m.trail.back().duration_ms;
-    }
-  }
-  out.push_back(e);
-  if (m.route.empty()) {
-    // The bus ends the journey: a result for a waiting sender, or nothing. A reply key outside
-    // the namespace is dead-lettered instead, and that dead letter is the event.
-    const bool waited = !m.reply.empty();
-    bool reply_ok = m.reply.size() > keys.reply_prefix().size() && m.reply.starts_with(keys.reply_prefix());
-    if (!waited || reply_ok) {
-      Event end = std::move(e);
-      end.kind = waited ? EventKind::delivered : EventKind::done;
-      end.module.clear();
-      end.rc = end.message.rc;
-      end.duration_ms.reset();
-      end.attempts = 0;
-      out.push_back(std::move(end));
-    }
-  }
+  if (is_inbox) out.push_back(routed_event(std::move(e), stream, inbox_prefix));
+  else bus_events(std::move(e), entry, keys, out);
   return out;
 }
 
