@@ -146,7 +146,7 @@ if built tobus-state; then
 fi
 
 # Redis unreachable, or not answering: the lookups give up within a second, the options stay.
-check_unreachable 2000 "tobus-state jobs " "tobus-module --type " "tobus-send --to "
+check_unreachable 6000 "tobus-state jobs " "tobus-module --type " "tobus-send --to "
 
 # The option table is read once per program per shell session.
 mkdir -p "$SCRATCH/count"

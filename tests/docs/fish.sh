@@ -122,6 +122,6 @@ fi
 # A real bus: the values come from it; then Redis unreachable, or not answering.
 start_bus_with_data
 check_bus_values
-check_unreachable 2000
+check_unreachable 6000
 
 finish

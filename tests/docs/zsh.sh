@@ -120,6 +120,6 @@ fi
 # is the slowest of the three shells: allow it a second more).
 start_bus_with_data
 check_bus_values
-check_unreachable 3000
+check_unreachable 6000
 
 finish
