@@ -18,6 +18,7 @@
 #include "tobus/bus/router.hpp"
 #include "tobus/core/error.hpp"
 #include "tobus/core/registry.hpp"
+#include "tobus/module/join.hpp"
 #include "tobus/process/coprocess.hpp"
 #include "tobus/process/runner.hpp"
 #include "tobus/process/signals.hpp"
