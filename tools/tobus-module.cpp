@@ -71,7 +71,8 @@ void add_module_options(tobus::Program& program, Cli& cli) {
       ->check(CLI::IsMember({"lines", "json"}))
       ->needs(join_opt)
       ->capture_default_str();
-  program.add_duration("--join-timeout", cli.join_options.timeout, "Give up waiting for a group's parts after this long")
+  program
+      .add_duration("--join-timeout", cli.join_options.timeout, "Give up waiting for a group's parts after this long")
       ->needs(join_opt);
   app.add_option("--on-branch-fail", cli.on_branch_fail,
                  "When a branch fails: fail the group, or ignore it and join what arrived")
@@ -118,8 +119,8 @@ void add_service_and_developing_options(tobus::Program& program, Cli& cli) {
   auto* once_opt = app.add_flag("--once", cli.once, "Run the handler on one message here, without a bus, and say what would be sent");
   app.add_flag("--dry-run", cli.dry_run, "With --once: describe the outcome on stdout instead of printing the result")
       ->needs(once_opt);
-  cli.message_opt =
-      app.add_option("-m,--message", cli.message, "With --once: the payload (default: standard input)")->needs(once_opt);
+  cli.message_opt = app.add_option("-m,--message", cli.message, "With --once: the payload (default: standard input)")
+                        ->needs(once_opt);
   app.add_option("-H,--header", cli.headers, "With --once: a header KEY=VALUE (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false)
@@ -169,7 +170,8 @@ int run_once_here(Cli& cli) {
   o.module = cli.options.name;
   o.command = cli.command;
   if (cli.lines || cli.framed || cli.join >= 0)
-    throw tobus::Error(tobus::ErrorKind::usage, "--once runs a per-message handler: not with --lines, --framed or --join");
+    throw tobus::Error(tobus::ErrorKind::usage,
+                       "--once runs a per-message handler: not with --lines, --framed or --join");
   o.payload = cli.message_opt->count() > 0 ? cli.message : tobus::read_all(STDIN_FILENO, "standard input");
   for (const auto& h : cli.headers) o.headers.push_back(tobus::parse_header_option(h));
   if (!cli.to.empty()) o.route = tobus::parse_route(cli.to);

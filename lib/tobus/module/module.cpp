@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -108,6 +107,7 @@ class Worker {
       co.max_in_flight = static_cast<std::size_t>(std::max(64, options_.batch));
       co.max_answer = options_.max_payload;
       co.name = options_.name;
+      co.report = options_.report;
       capacity_ = static_cast<int>(co.max_in_flight);
       co_ = std::make_unique<CoProcess>(std::move(co));
     }
@@ -118,7 +118,7 @@ class Worker {
     for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
     started_ms_ = now_ms();
     heartbeat();
-    spdlog::info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
+    options_.report.info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
     bool killed = false;
     for (;;) {
       if (signals::stop_count() >= 2 && !killed) {
@@ -126,7 +126,7 @@ class Worker {
         for (auto& j : jobs_)
           if (j.run) j.run->kill();
         if (co_) co_->stop(Millis(0));
-        spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
+        options_.report.warn("killed {} running handler(s); their messages stay pending for redelivery",
                      running());
         break;
       }
@@ -137,7 +137,7 @@ class Worker {
       } catch (const RedisError& e) {
         // Stopping without Redis: what is in flight stays pending and is redelivered.
         if (signals::stop_count() > 0) break;
-        spdlog::warn("{}, reconnecting", e.what());
+        options_.report.warn("{}, reconnecting", e.what());
         try {
           reconnect();
         } catch (const RedisError&) {
@@ -157,11 +157,11 @@ class Worker {
       Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
       flush_module_record(left.integer() > 0 ? "running" : "stopped");
     } catch (const RedisError& e) {
-      spdlog::warn("{}", e.what());
+      options_.report.warn("{}", e.what());
     }
     if (!jobs_.empty())
-      spdlog::info("{} message(s) left pending for redelivery", jobs_.size());
-    spdlog::info("module '{}' detached", options_.name);
+      options_.report.info("{} message(s) left pending for redelivery", jobs_.size());
+    options_.report.info("module '{}' detached", options_.name);
   }
 
  private:
@@ -219,7 +219,7 @@ class Worker {
     } catch (const RedisError&) {
       throw;
     } catch (const Error& e) {
-      spdlog::warn("cannot count in state record '{}': {}, ignoring", name, e.what());
+      options_.report.warn("cannot count in state record '{}': {}, ignoring", name, e.what());
     }
     done_since_flush_ = failed_since_flush_ = 0;
     Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
@@ -234,7 +234,7 @@ class Worker {
     } catch (const RedisError&) {
       throw;
     } catch (const Error& e) {
-      spdlog::warn("cannot write state record '{}': {}, ignoring", name, e.what());
+      options_.report.warn("cannot write state record '{}': {}, ignoring", name, e.what());
     }
   }
 
@@ -449,7 +449,7 @@ class Worker {
 
   void start_group(ReadyGroup g) {
     if (g.message.failure) {
-      spdlog::warn("{}: {}", g.message.id, g.message.failure->error);
+      options_.report.warn("{}: {}", g.message.id, g.message.failure->error);
       join_write([&] { joiner_->finish(cmd_, g, g.message); });
       return;
     }
@@ -466,9 +466,9 @@ class Worker {
       Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
                               std::to_string(job.lone_ends) + " " + consumer_.consumer()});
       if (r.is_error())
-        spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
+        options_.report.warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
                      keys_.suspects(options_.name), r.str());
-      spdlog::info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
+      options_.report.info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
                    job.entry.deliveries);
     }
     job.held = false;
@@ -504,14 +504,14 @@ class Worker {
     std::vector<std::string> shadowed;
     for (auto& e : message_env(m, job.attempt, &shadowed)) env.push_back(std::move(e));
     for (const auto& key : shadowed)
-      spdlog::warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
+      options_.report.warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
                    escape_text(key), header_env_name(key));
     env.push_back("TOBUS_JOB=job:" + m.id);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
     job.run = std::make_unique<JobRun>(
         options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
-        [id = m.id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
+        [id = m.id, &report = options_.report](std::string_view line) { report.warn("{}: {}", id, line); });
     // The job's state record: what runs where, readable with tobus-state get job:ID.
     Fields record{{"status", "running"},
                   {"module", options_.name},
@@ -604,7 +604,7 @@ class Worker {
       auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
       job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
       ++job.attempt;
-      spdlog::info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
+      options_.report.info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
                    format_duration(std::min<milliseconds>(delay, max_backoff)));
       if (!in_process() && !co_)
         write_record("job:" + job.message.id,
@@ -647,7 +647,7 @@ class Worker {
         else error = "handler exited with " + std::to_string(rc);
       }
       std::string line = last_line(tail);
-      spdlog::warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
+      options_.report.warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
       m.rc = rc;
       m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
     }
@@ -680,7 +680,7 @@ class Worker {
       return false;
     }
     if (failing_key_ == join_records) {
-      spdlog::info("parts of groups are stored again");
+      options_.report.info("parts of groups are stored again");
       failing_key_.clear();
     }
     return true;
@@ -695,7 +695,7 @@ class Worker {
     if (failing_key_ == key && now < next_write_warning_) return;
     failing_key_ = key;
     next_write_warning_ = now + write_warning_every;
-    spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
+    options_.report.error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
   }
 
   // Whether `entry_id` is done here, its result waiting to be written.
@@ -751,14 +751,14 @@ class Worker {
                        std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'",
                    key);
     } else if (recovered) {
-      spdlog::info("results are written to '{}' again", failing_key_);
+      options_.report.info("results are written to '{}' again", failing_key_);
       failing_key_.clear();
     }
     completions_.clear();
     if (acks.empty()) return;
     consumer_.append_ack(cmd_, acks);
     Reply r = cmd_.read_reply();
-    if (r.is_error()) spdlog::error("cannot acknowledge on '{}': {}", inbox_, r.str());
+    if (r.is_error()) options_.report.error("cannot acknowledge on '{}': {}", inbox_, r.str());
   }
 
   const RedisAddress& address_;
