@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -16,14 +15,14 @@
 
 #include "tobus/bus/router.hpp"
 #include "tobus/core/error.hpp"
-#include "tobus/core/registry.hpp"
 #include "tobus/module/join.hpp"
+#include "tobus/module/records.hpp"
+#include "tobus/module/suspects.hpp"
 #include "tobus/process/coprocess.hpp"
 #include "tobus/process/runner.hpp"
 #include "tobus/process/signals.hpp"
 #include "tobus/redis/redis.hpp"
 #include "tobus/redis/stream.hpp"
-#include "tobus/state/state_record.hpp"
 #include "tobus/util/size.hpp"
 #include "tobus/util/text.hpp"
 
@@ -40,12 +39,6 @@ constexpr auto max_backoff = milliseconds(60'000);
 constexpr auto write_warning_every = std::chrono::seconds(60);
 // Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
 constexpr std::string_view join_records = "(join records)";
-// How long a job's state record (job:ID) is kept after the job ended.
-constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
-// A suspect is dead-lettered once this many instances ended while running it alone. Not 1: one
-// instance killed from outside (kill -9, OOM, a reboot) while it runs an innocent message alone
-// must not dead-letter that message. Twice on the same message is no accident.
-constexpr int max_lone_ends = 2;
 
 struct Job {
   Entry entry;
@@ -81,7 +74,8 @@ class Worker {
         options_(options),
         inbox_(keys.inbox(options.name)),
         consumer_(inbox_, std::string(Keys::module_group), new_consumer_name()),
-        registry_(keys),
+        records_(keys, options, consumer_.consumer()),
+        suspects_(keys, options.name, consumer_.consumer(), options.report),
         cmd_(connect_with_retry(address, milliseconds(0))),
         reader_(connect_with_retry(address, milliseconds(0))),
         reader_id_(client_id(reader_)) {
@@ -116,7 +110,7 @@ class Worker {
   void run() {
     ensure_group(cmd_, inbox_, Keys::module_group);
     for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
-    started_ms_ = now_ms();
+    records_.mark_started();
     heartbeat();
     options_.report.info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
     bool killed = false;
@@ -127,7 +121,7 @@ class Worker {
           if (j.run) j.run->kill();
         if (co_) co_->stop(Millis(0));
         options_.report.warn("killed {} running handler(s); their messages stay pending for redelivery",
-                     running());
+                             running());
         break;
       }
       bool stopping = signals::stop_count() > 0;
@@ -151,11 +145,9 @@ class Worker {
       if (!completions_.empty()) write_completions();
       // Handlers killed by a second signal did not end the module: not a sign of a bad message.
       for (const auto& j : jobs_)
-        if (j.suspect && !j.held) unmark_.push_back(j.entry.id);
-      unmark_suspects();
-      cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
-      Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
-      flush_module_record(left.integer() > 0 ? "running" : "stopped");
+        if (j.suspect && !j.held) suspects_.done_with(j.entry.id);
+      suspects_.flush(cmd_);
+      records_.detach(cmd_);
     } catch (const RedisError& e) {
       options_.report.warn("{}", e.what());
     }
@@ -199,43 +191,7 @@ class Worker {
 
   void heartbeat() {
     next_heartbeat_ = Clock::now() + heartbeat_every;
-    std::string json = "{\"host\":\"" + host_name() + "\",\"pid\":" + std::to_string(getpid()) +
-                       ",\"started\":" + std::to_string(started_ms_) +
-                       ",\"heartbeat\":" + std::to_string(now_ms()) +
-                       ",\"jobs\":" + std::to_string(options_.jobs) + "}";
-    cmd_.command({"HSET", keys_.instances(options_.name), consumer_.consumer(), json});
-    registry_.note(options_.name, now_ms());
-    registry_.flush(cmd_);
-    flush_module_record("running");
-  }
-
-  // The module's state record (module:NAME): status, messages done and failed, last failure.
-  // Counts are added up here and written with the heartbeat, off the hot path.
-  void flush_module_record(const std::string& status) {
-    const std::string name = "module:" + options_.name;
-    try {
-      if (done_since_flush_) state_incr(cmd_, keys_, name, "done", done_since_flush_);
-      if (failed_since_flush_) state_incr(cmd_, keys_, name, "failed", failed_since_flush_);
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      options_.report.warn("cannot count in state record '{}': {}, ignoring", name, e.what());
-    }
-    done_since_flush_ = failed_since_flush_ = 0;
-    Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
-    if (!last_failure_.empty()) fields.emplace_back("last_failure", last_failure_);
-    write_record(name, fields);
-  }
-
-  // State records are for people and scripts: a record spoilt by hand never stops the work.
-  void write_record(const std::string& name, const Fields& fields) {
-    try {
-      state_set(cmd_, keys_, name, fields);
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      options_.report.warn("cannot write state record '{}': {}, ignoring", name, e.what());
-    }
+    records_.heartbeat(cmd_);
   }
 
   void maintain() {
@@ -286,19 +242,8 @@ class Worker {
     start_held();
     wait_and_pump();
     check_jobs();
-    unmark_suspects();
+    suspects_.flush(cmd_);
     if (!completions_.empty()) write_completions();
-  }
-
-  // Deletes the records of the suspects done with from NS:suspect:NAME, after each step rather
-  // than in finish(): a lost connection there would leave a job half finished.
-  void unmark_suspects() {
-    if (unmark_.empty()) return;
-    const std::string key = keys_.suspects(options_.name);
-    Args args{"HDEL", key};
-    for (const auto& id : unmark_) args.push_back(id);
-    cmd_.command(args);
-    unmark_.clear();
   }
 
   void wait_and_pump() {
@@ -378,7 +323,7 @@ class Worker {
     }
     Job j;
     // Read before the job is in hand: a lost connection here leaves the entry pending, not stuck.
-    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = lone_ends(e.id);
+    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = suspects_.lone_ends(cmd_, e.id);
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
     Fields().swap(j.entry.fields);  // decoded into the message: not kept twice
@@ -398,12 +343,10 @@ class Worker {
       // messages down with it, and the instance records it in NS:suspect:NAME before it starts
       // it. So when it comes round again still recorded by another instance, that instance ended
       // while running it alone; after max_lone_ends of those it is dead-lettered, not after
-      // max_deliveries crashes.
-      if (job.lone_ends >= max_lone_ends) {
-        unmark_.push_back(job.entry.id);
-        finish(job, -1, {},
-               "tobus-module ended " + std::to_string(job.lone_ends) +
-                   " times while running it alone (does its handler crash the module?)");
+      // max_deliveries crashes (suspects.hpp).
+      if (SuspectLedger::exhausted(job.lone_ends)) {
+        suspects_.done_with(job.entry.id);
+        finish(job, -1, {}, SuspectLedger::exhausted_reason(job.lone_ends));
         return;
       }
       job.suspect = true;
@@ -414,22 +357,6 @@ class Worker {
       return;
     }
     launch(job);
-  }
-
-  // How many instances ended while running `entry_id` alone. Its record in NS:suspect:NAME is
-  // "N INSTANCE": INSTANCE runs it alone, after N others ended doing so. When INSTANCE is not
-  // us, it ended too: the entry came to us idle for --claim-after, so it stopped serving it.
-  int lone_ends(const std::string& entry_id) {
-    Reply r = cmd_.command({"HGET", keys_.suspects(options_.name), entry_id});
-    if (!r.is_string()) return 0;
-    std::string_view v = r.str();
-    auto space = v.find(' ');
-    int before = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + std::min(space, v.size()), before);
-    if (space == std::string_view::npos || ec != std::errc() || end != v.data() + space || before < 0)
-      return 0;  // not ours to read: ignored
-    before = std::min(before, max_lone_ends);
-    return v.substr(space + 1) == consumer_.consumer() ? before : before + 1;
   }
 
   // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
@@ -461,16 +388,8 @@ class Worker {
   }
 
   void launch(Job& job) {
-    if (job.suspect) {
-      // Recorded before it starts: if this run ends the module, the next instance knows.
-      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
-                              std::to_string(job.lone_ends) + " " + consumer_.consumer()});
-      if (r.is_error())
-        options_.report.warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
-                     keys_.suspects(options_.name), r.str());
-      options_.report.info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
-                   job.entry.deliveries);
-    }
+    // Recorded before it starts: if this run ends the module, the next instance knows.
+    if (job.suspect) suspects_.record(cmd_, job.entry.id, job.message.id, job.entry.deliveries, job.lone_ends);
     job.held = false;
     job.retry_at = Clock::time_point::max();
     job.started = Clock::now();
@@ -504,24 +423,16 @@ class Worker {
     std::vector<std::string> shadowed;
     for (auto& e : message_env(m, job.attempt, &shadowed)) env.push_back(std::move(e));
     for (const auto& key : shadowed)
-      options_.report.warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
-                   escape_text(key), header_env_name(key));
+      options_.report.warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it",
+                           m.id, escape_text(key), header_env_name(key));
     env.push_back("TOBUS_JOB=job:" + m.id);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
     job.run = std::make_unique<JobRun>(
         options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
         [id = m.id, &report = options_.report](std::string_view line) { report.warn("{}: {}", id, line); });
-    // The job's state record: what runs where, readable with tobus-state get job:ID.
-    Fields record{{"status", "running"},
-                  {"module", options_.name},
-                  {"attempt", std::to_string(job.attempt)},
-                  {"host", host_name()},
-                  {"started", std::to_string(job.started_ms)}};
     job.pid_recorded = job.run->handler_pid() > 0;  // else once --before has ended
-    if (job.pid_recorded) record.emplace_back("pid", std::to_string(job.run->handler_pid()));
-    if (!job.run->workdir().empty()) record.emplace_back("workdir", job.run->workdir());
-    write_record("job:" + m.id, record);
+    records_.job_running(cmd_, m, job.attempt, job.started_ms, *job.run);
   }
 
   void check_jobs() {
@@ -561,9 +472,9 @@ class Worker {
       j.run->tick(child);
       if (!j.pid_recorded && j.run->handler_pid() > 0) {
         j.pid_recorded = true;
-        write_record("job:" + j.message.id, {{"pid", std::to_string(j.run->handler_pid())}});
+        records_.job_pid(cmd_, j.message.id, j.run->handler_pid());
       }
-      if (auto files = j.run->take_listing()) write_record("job:" + j.message.id, {{"files", *files}});
+      if (auto files = j.run->take_listing()) records_.job_files(cmd_, j.message.id, *files);
       if (!j.run->done()) continue;
       JobResult r = j.run->take_result();
       j.run.reset();
@@ -596,7 +507,7 @@ class Worker {
       // Its handler ended and the module did not: it is not what crashes the module. The others
       // go on, and the next entry to take over is looked for at once.
       job.suspect = false;
-      unmark_.push_back(job.entry.id);
+      suspects_.done_with(job.entry.id);
       next_reclaim_ = Clock::now();
     }
     auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
@@ -605,12 +516,10 @@ class Worker {
       job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
       ++job.attempt;
       options_.report.info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
-                   format_duration(std::min<milliseconds>(delay, max_backoff)));
+                           format_duration(std::min<milliseconds>(delay, max_backoff)));
       if (!in_process() && !co_)
-        write_record("job:" + job.message.id,
-                     {{"status", "queued"},
-                      {"attempt", std::to_string(job.attempt)},
-                      {"retry_at", std::to_string(now_ms() + std::min<milliseconds>(delay, max_backoff).count())}});
+        records_.job_queued(cmd_, job.message.id, job.attempt,
+                            now_ms() + std::min<milliseconds>(delay, max_backoff).count());
       return;
     }
     if (rc == 0 && out.size() > options_.max_payload) {
@@ -620,19 +529,8 @@ class Worker {
       std::string().swap(out);
     }
     Message& m = job.message;
-    if (rc == 0) ++done_since_flush_;
-    else {
-      ++failed_since_flush_;
-      last_failure_ = m.id + ": " + (error.empty() ? "rc " + std::to_string(rc) : error);
-    }
-    if (!in_process() && !co_) {
-      write_record("job:" + m.id,
-                   {{"status", rc == 0 ? "done" : "failed"},
-                    {"rc", std::to_string(rc)},
-                    {"attempt", std::to_string(job.attempt)},
-                    {"finished", std::to_string(now_ms())}});
-      cmd_.command({"PEXPIRE", state_key(keys_, "job:" + m.id), std::to_string(job_record_ttl_ms)});
-    }
+    records_.count(m.id, rc, error);
+    if (!in_process() && !co_) records_.job_ended(cmd_, m.id, rc, job.attempt);
     m.route.erase(m.route.begin());
     m.from = options_.name;
     m.trail.push_back({options_.name, rc, now_ms(), duration});
@@ -766,7 +664,8 @@ class Worker {
   const ModuleOptions& options_;
   std::string inbox_;
   GroupConsumer consumer_;
-  Registry registry_;
+  ModuleRecords records_;   // heartbeat, registry, module:NAME, job:ID
+  SuspectLedger suspects_;  // NS:suspect:NAME
   Connection cmd_;
   Connection reader_;
   long long reader_id_;
@@ -776,13 +675,9 @@ class Worker {
   std::vector<std::string> base_env_;
   std::list<Job> jobs_;  // stable addresses: poll owners point into it
   std::unordered_set<std::string> in_hand_;
-  std::vector<std::string> unmark_;  // entry ids whose NS:suspect:NAME record is to be deleted
   std::vector<Completion> completions_;
-  std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
   std::optional<Joiner> joiner_;
-  long long done_since_flush_ = 0, failed_since_flush_ = 0;
-  std::string last_failure_;
   // The key whose writes Redis refused, until one is taken again (join_records for a join's
   // bookkeeping); empty while writes go through.
   std::string failing_key_;
