@@ -15,6 +15,7 @@
 
 #include "tobus/bus/router.hpp"
 #include "tobus/core/error.hpp"
+#include "tobus/module/completions.hpp"
 #include "tobus/module/join.hpp"
 #include "tobus/module/records.hpp"
 #include "tobus/module/suspects.hpp"
@@ -36,9 +37,6 @@ using std::chrono::milliseconds;
 constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
 constexpr auto max_backoff = milliseconds(60'000);
-constexpr auto write_warning_every = std::chrono::seconds(60);
-// Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
-constexpr std::string_view join_records = "(join records)";
 
 struct Job {
   Entry entry;
@@ -60,12 +58,6 @@ struct Job {
   bool held = false;  // taken, not started: waiting for a suspect to run alone
 };
 
-// A finished entry: what to write, and that its inbox entry can then be acknowledged.
-struct Completion {
-  std::string entry_id;
-  std::vector<Write> writes;
-};
-
 class Worker {
  public:
   Worker(const RedisAddress& address, const Keys& keys, const ModuleOptions& options)
@@ -74,6 +66,7 @@ class Worker {
         options_(options),
         inbox_(keys.inbox(options.name)),
         consumer_(inbox_, std::string(Keys::module_group), new_consumer_name()),
+        completions_(inbox_, consumer_, options),
         records_(keys, options, consumer_.consumer()),
         suspects_(keys, options.name, consumer_.consumer(), options.report),
         cmd_(connect_with_retry(address, milliseconds(0))),
@@ -142,7 +135,7 @@ class Worker {
     }
     if (co_) co_->stop();
     try {
-      if (!completions_.empty()) write_completions();
+      if (!completions_.empty()) completions_.write(cmd_);
       // Handlers killed by a second signal did not end the module: not a sign of a bad message.
       for (const auto& j : jobs_)
         if (j.suspect && !j.held) suspects_.done_with(j.entry.id);
@@ -243,7 +236,7 @@ class Worker {
     wait_and_pump();
     check_jobs();
     suspects_.flush(cmd_);
-    if (!completions_.empty()) write_completions();
+    if (!completions_.empty()) completions_.write(cmd_);
   }
 
   void wait_and_pump() {
@@ -296,7 +289,7 @@ class Worker {
 
   void start_entries(std::vector<Entry> entries) {
     for (auto& e : entries) {
-      if (in_hand_.contains(e.id) || completing(e.id)) continue;  // already running or done here
+      if (in_hand_.contains(e.id) || completions_.completing(e.id)) continue;  // already running or done here
       start_entry(std::move(e));
     }
   }
@@ -305,19 +298,19 @@ class Worker {
     DecodeError error;
     auto m = decode(e.fields, error);
     if (!m) {
-      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
+      completions_.complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
       return;
     }
     if (m->route.empty() || m->route.front() != options_.name) {
-      completions_.push_back({e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
-                                            "route '" + join_route(m->route) + "' does not start with '" +
-                                                options_.name + "'")});
+      completions_.complete(e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
+                                          "route '" + join_route(m->route) + "' does not start with '" +
+                                              options_.name + "'"));
       return;
     }
     if (joiner_ && joiner_->joins(*m)) {
       // Stored as a part (its entry acknowledged with it); handled when its group is ready.
       std::optional<ReadyGroup> ready;
-      if (!join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
+      if (!completions_.join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
       if (ready) start_group(std::move(*ready));
       return;
     }
@@ -377,7 +370,7 @@ class Worker {
   void start_group(ReadyGroup g) {
     if (g.message.failure) {
       options_.report.warn("{}: {}", g.message.id, g.message.failure->error);
-      join_write([&] { joiner_->finish(cmd_, g, g.message); });
+      completions_.join_write([&] { joiner_->finish(cmd_, g, g.message); });
       return;
     }
     Job j;
@@ -552,10 +545,10 @@ class Worker {
     if (job.group) {
       // The result and the end of the group in one script: a crash before it leaves the group
       // to be handled again, never half-done.
-      if (!completions_.empty()) write_completions();
-      join_write([&] { joiner_->finish(cmd_, *job.group, m); });
+      if (!completions_.empty()) completions_.write(cmd_);
+      completions_.join_write([&] { joiner_->finish(cmd_, *job.group, m); });
     } else {
-      complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
+      completions_.complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
       in_hand_.erase(job.entry.id);
     }
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
@@ -565,105 +558,12 @@ class Worker {
       }
   }
 
-  // Runs a write of the join's bookkeeping. Refused (a key of the wrong type, out of memory), it is
-  // done again later: a part's inbox entry stays pending and is reclaimed, a group's lock lapses
-  // and the sweep takes the group again. Returns whether it was written.
-  bool join_write(const std::function<void()>& write) {
-    try {
-      write();
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      note_refused(e.what(), join_records);
-      return false;
-    }
-    if (failing_key_ == join_records) {
-      options_.report.info("parts of groups are stored again");
-      failing_key_.clear();
-    }
-    return true;
-  }
-
-  // A write Redis refused, to `key`: said when it starts and then at most once a minute while it
-  // lasts, not per entry or per retry. It lasts until a write to that same key is taken: other
-  // writes going through in between (results for the bus while the dead-letter stream refuses)
-  // do not end it.
-  void note_refused(const std::string& what, std::string_view key) {
-    auto now = Clock::now();
-    if (failing_key_ == key && now < next_write_warning_) return;
-    failing_key_ = key;
-    next_write_warning_ = now + write_warning_every;
-    options_.report.error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
-  }
-
-  // Whether `entry_id` is done here, its result waiting to be written.
-  bool completing(const std::string& entry_id) const {
-    return std::any_of(completions_.begin(), completions_.end(),
-                       [&](const Completion& c) { return c.entry_id == entry_id; });
-  }
-
-  void complete(const std::string& entry_id, Write w) {
-    // Not `{entry_id, {std::move(w)}}`: an initializer list would copy the write (and its payload).
-    Completion c{entry_id, {}};
-    c.writes.push_back(std::move(w));
-    completions_.push_back(std::move(c));
-  }
-
-  // One pipeline: every result, then one XACK for the entries whose result was written.
-  void write_completions() {
-    for (const auto& c : completions_) {
-      for (const auto& w : c.writes) {
-        Args args{"XADD", w.key, "*"};
-        for (const auto& [k, v] : w.fields) {
-          args.push_back(k);
-          args.push_back(v);
-        }
-        cmd_.append(args);
-      }
-    }
-    std::vector<std::string> acks;
-    std::size_t refused = 0;
-    std::string key, error;
-    bool recovered = false;  // a write to the key that refused earlier was taken
-    for (const auto& c : completions_) {
-      bool ok = true;
-      for (const auto& w : c.writes) {
-        Reply r = cmd_.read_reply();
-        if (!r.is_error()) {
-          recovered = recovered || (!failing_key_.empty() && w.key == failing_key_);
-          continue;
-        }
-        ok = false;
-        if (refused++ == 0) {
-          key = w.key;
-          error = r.str();
-        }
-      }
-      if (ok) acks.push_back(c.entry_id);
-    }
-    // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
-    // it starts and then at most once a minute while it lasts, not per entry or per retry.
-    if (refused > 0) {
-      std::size_t held = completions_.size() - acks.size();
-      note_refused("cannot write " + std::to_string(refused) + " result(s) to '" + key + "': " + error + "; " +
-                       std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'",
-                   key);
-    } else if (recovered) {
-      options_.report.info("results are written to '{}' again", failing_key_);
-      failing_key_.clear();
-    }
-    completions_.clear();
-    if (acks.empty()) return;
-    consumer_.append_ack(cmd_, acks);
-    Reply r = cmd_.read_reply();
-    if (r.is_error()) options_.report.error("cannot acknowledge on '{}': {}", inbox_, r.str());
-  }
-
   const RedisAddress& address_;
   const Keys& keys_;
   const ModuleOptions& options_;
   std::string inbox_;
   GroupConsumer consumer_;
+  Completions completions_;  // results waiting to be written, then acknowledged
   ModuleRecords records_;   // heartbeat, registry, module:NAME, job:ID
   SuspectLedger suspects_;  // NS:suspect:NAME
   Connection cmd_;
@@ -675,13 +575,8 @@ class Worker {
   std::vector<std::string> base_env_;
   std::list<Job> jobs_;  // stable addresses: poll owners point into it
   std::unordered_set<std::string> in_hand_;
-  std::vector<Completion> completions_;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
   std::optional<Joiner> joiner_;
-  // The key whose writes Redis refused, until one is taken again (join_records for a join's
-  // bookkeeping); empty while writes go through.
-  std::string failing_key_;
-  Clock::time_point next_write_warning_{};
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, Job*> by_tag_;
