@@ -4,6 +4,7 @@
 // leaves its entry pending (taken again when reclaimed), and is said when it starts and then at
 // most once a minute while it lasts; a join's bookkeeping (join_write) is told the same way.
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "tobus/core/keys.hpp"
 #include "tobus/core/message.hpp"

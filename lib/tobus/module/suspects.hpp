@@ -7,6 +7,7 @@
 // instead of run again.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tobus/core/keys.hpp"
