@@ -1,3 +1,8 @@
+// The module's Worker: its read loop (read, take over, keep fresh), the dispatch of each entry to
+// its handler (a callback, a command per message, a co-process), retries, joins, and holding the
+// others back while a suspect runs alone. Beside it: the writes of finished entries and their
+// acknowledgement (completions.cpp), the records it keeps (records.cpp), the suspect ledger
+// (suspects.cpp) and joins (join.cpp).
 #include "tobus/module/module.hpp"
 
 #include <poll.h>
