@@ -5,6 +5,7 @@
 namespace tobus {
 
 int run_module(Program& program, ModuleOptions options) {
+  if (!options.report) options.report = program.reporter();
   signals::install();
   Module module(program.redis_address(), program.keys(), std::move(options));
   module.run();

@@ -10,20 +10,11 @@
 
 #include "tobus/core/keys.hpp"
 #include "tobus/core/message.hpp"
+#include "tobus/module/join_options.hpp"
 #include "tobus/redis/redis.hpp"
 #include "tobus/redis/stream.hpp"
 
 namespace tobus {
-
-enum class JoinFormat { lines, json };
-enum class BranchFailPolicy { fail, ignore };
-
-struct JoinOptions {
-  int correlated = 0;  // 0: join fan-out copies; N: join N messages with one correlation id
-  JoinFormat format = JoinFormat::lines;
-  std::chrono::milliseconds timeout{600'000};
-  BranchFailPolicy on_branch_fail = BranchFailPolicy::fail;
-};
 
 // A group ready to be handled: the message to run the handler on (its payload the parts
 // combined), or the failure to report instead.

@@ -1,13 +1,16 @@
+// The module's Worker: its read loop (read, take over, keep fresh), the dispatch of each entry to
+// its handler (a callback, a command per message, a co-process), retries, joins, and holding the
+// others back while a suspect runs alone. Beside it: the writes of finished entries and their
+// acknowledgement (completions.cpp), the records it keeps (records.cpp), the suspect ledger
+// (suspects.cpp) and joins (join.cpp).
 #include "tobus/module/module.hpp"
 
 #include <poll.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -17,13 +20,15 @@
 
 #include "tobus/bus/router.hpp"
 #include "tobus/core/error.hpp"
-#include "tobus/core/registry.hpp"
+#include "tobus/module/completions.hpp"
+#include "tobus/module/join.hpp"
+#include "tobus/module/records.hpp"
+#include "tobus/module/suspects.hpp"
 #include "tobus/process/coprocess.hpp"
 #include "tobus/process/runner.hpp"
 #include "tobus/process/signals.hpp"
 #include "tobus/redis/redis.hpp"
 #include "tobus/redis/stream.hpp"
-#include "tobus/state/state_record.hpp"
 #include "tobus/util/size.hpp"
 #include "tobus/util/text.hpp"
 
@@ -37,15 +42,6 @@ using std::chrono::milliseconds;
 constexpr auto block_time = milliseconds(5000);
 constexpr auto heartbeat_every = milliseconds(5000);
 constexpr auto max_backoff = milliseconds(60'000);
-constexpr auto write_warning_every = std::chrono::seconds(60);
-// Stands for a join's bookkeeping (its keys vary by group) where a refused write names its key.
-constexpr std::string_view join_records = "(join records)";
-// How long a job's state record (job:ID) is kept after the job ended.
-constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
-// A suspect is dead-lettered once this many instances ended while running it alone. Not 1: one
-// instance killed from outside (kill -9, OOM, a reboot) while it runs an innocent message alone
-// must not dead-letter that message. Twice on the same message is no accident.
-constexpr int max_lone_ends = 2;
 
 struct Job {
   Entry entry;
@@ -67,12 +63,6 @@ struct Job {
   bool held = false;  // taken, not started: waiting for a suspect to run alone
 };
 
-// A finished entry: what to write, and that its inbox entry can then be acknowledged.
-struct Completion {
-  std::string entry_id;
-  std::vector<Write> writes;
-};
-
 class Worker {
  public:
   Worker(const RedisAddress& address, const Keys& keys, const ModuleOptions& options)
@@ -81,7 +71,9 @@ class Worker {
         options_(options),
         inbox_(keys.inbox(options.name)),
         consumer_(inbox_, std::string(Keys::module_group), new_consumer_name()),
-        registry_(keys),
+        completions_(inbox_, consumer_, options),
+        records_(keys, options, consumer_.consumer()),
+        suspects_(keys, options.name, consumer_.consumer(), options.report),
         cmd_(connect_with_retry(address, milliseconds(0))),
         reader_(connect_with_retry(address, milliseconds(0))),
         reader_id_(client_id(reader_)) {
@@ -107,6 +99,7 @@ class Worker {
       co.max_in_flight = static_cast<std::size_t>(std::max(64, options_.batch));
       co.max_answer = options_.max_payload;
       co.name = options_.name;
+      co.report = options_.report;
       capacity_ = static_cast<int>(co.max_in_flight);
       co_ = std::make_unique<CoProcess>(std::move(co));
     }
@@ -115,9 +108,9 @@ class Worker {
   void run() {
     ensure_group(cmd_, inbox_, Keys::module_group);
     for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
-    started_ms_ = now_ms();
+    records_.mark_started();
     heartbeat();
-    spdlog::info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
+    options_.report.info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
     bool killed = false;
     for (;;) {
       if (signals::stop_count() >= 2 && !killed) {
@@ -125,8 +118,8 @@ class Worker {
         for (auto& j : jobs_)
           if (j.run) j.run->kill();
         if (co_) co_->stop(Millis(0));
-        spdlog::warn("killed {} running handler(s); their messages stay pending for redelivery",
-                     running());
+        options_.report.warn("killed {} running handler(s); their messages stay pending for redelivery",
+                             running());
         break;
       }
       bool stopping = signals::stop_count() > 0;
@@ -136,7 +129,7 @@ class Worker {
       } catch (const RedisError& e) {
         // Stopping without Redis: what is in flight stays pending and is redelivered.
         if (signals::stop_count() > 0) break;
-        spdlog::warn("{}, reconnecting", e.what());
+        options_.report.warn("{}, reconnecting", e.what());
         try {
           reconnect();
         } catch (const RedisError&) {
@@ -147,20 +140,18 @@ class Worker {
     }
     if (co_) co_->stop();
     try {
-      if (!completions_.empty()) write_completions();
+      if (!completions_.empty()) completions_.write(cmd_);
       // Handlers killed by a second signal did not end the module: not a sign of a bad message.
       for (const auto& j : jobs_)
-        if (j.suspect && !j.held) unmark_.push_back(j.entry.id);
-      unmark_suspects();
-      cmd_.command({"HDEL", keys_.instances(options_.name), consumer_.consumer()});
-      Reply left = cmd_.command({"HLEN", keys_.instances(options_.name)});
-      flush_module_record(left.integer() > 0 ? "running" : "stopped");
+        if (j.suspect && !j.held) suspects_.done_with(j.entry.id);
+      suspects_.flush(cmd_);
+      records_.detach(cmd_);
     } catch (const RedisError& e) {
-      spdlog::warn("{}", e.what());
+      options_.report.warn("{}", e.what());
     }
     if (!jobs_.empty())
-      spdlog::info("{} message(s) left pending for redelivery", jobs_.size());
-    spdlog::info("module '{}' detached", options_.name);
+      options_.report.info("{} message(s) left pending for redelivery", jobs_.size());
+    options_.report.info("module '{}' detached", options_.name);
   }
 
  private:
@@ -198,43 +189,7 @@ class Worker {
 
   void heartbeat() {
     next_heartbeat_ = Clock::now() + heartbeat_every;
-    std::string json = "{\"host\":\"" + host_name() + "\",\"pid\":" + std::to_string(getpid()) +
-                       ",\"started\":" + std::to_string(started_ms_) +
-                       ",\"heartbeat\":" + std::to_string(now_ms()) +
-                       ",\"jobs\":" + std::to_string(options_.jobs) + "}";
-    cmd_.command({"HSET", keys_.instances(options_.name), consumer_.consumer(), json});
-    registry_.note(options_.name, now_ms());
-    registry_.flush(cmd_);
-    flush_module_record("running");
-  }
-
-  // The module's state record (module:NAME): status, messages done and failed, last failure.
-  // Counts are added up here and written with the heartbeat, off the hot path.
-  void flush_module_record(const std::string& status) {
-    const std::string name = "module:" + options_.name;
-    try {
-      if (done_since_flush_) state_incr(cmd_, keys_, name, "done", done_since_flush_);
-      if (failed_since_flush_) state_incr(cmd_, keys_, name, "failed", failed_since_flush_);
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      spdlog::warn("cannot count in state record '{}': {}, ignoring", name, e.what());
-    }
-    done_since_flush_ = failed_since_flush_ = 0;
-    Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
-    if (!last_failure_.empty()) fields.emplace_back("last_failure", last_failure_);
-    write_record(name, fields);
-  }
-
-  // State records are for people and scripts: a record spoilt by hand never stops the work.
-  void write_record(const std::string& name, const Fields& fields) {
-    try {
-      state_set(cmd_, keys_, name, fields);
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      spdlog::warn("cannot write state record '{}': {}, ignoring", name, e.what());
-    }
+    records_.heartbeat(cmd_);
   }
 
   void maintain() {
@@ -285,19 +240,8 @@ class Worker {
     start_held();
     wait_and_pump();
     check_jobs();
-    unmark_suspects();
-    if (!completions_.empty()) write_completions();
-  }
-
-  // Deletes the records of the suspects done with from NS:suspect:NAME, after each step rather
-  // than in finish(): a lost connection there would leave a job half finished.
-  void unmark_suspects() {
-    if (unmark_.empty()) return;
-    const std::string key = keys_.suspects(options_.name);
-    Args args{"HDEL", key};
-    for (const auto& id : unmark_) args.push_back(id);
-    cmd_.command(args);
-    unmark_.clear();
+    suspects_.flush(cmd_);
+    if (!completions_.empty()) completions_.write(cmd_);
   }
 
   void wait_and_pump() {
@@ -350,7 +294,7 @@ class Worker {
 
   void start_entries(std::vector<Entry> entries) {
     for (auto& e : entries) {
-      if (in_hand_.contains(e.id) || completing(e.id)) continue;  // already running or done here
+      if (in_hand_.contains(e.id) || completions_.completing(e.id)) continue;  // already running or done here
       start_entry(std::move(e));
     }
   }
@@ -359,25 +303,25 @@ class Worker {
     DecodeError error;
     auto m = decode(e.fields, error);
     if (!m) {
-      complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
+      completions_.complete(e.id, dead_letter(keys_, e.fields, inbox_, e.id, error.reason));
       return;
     }
     if (m->route.empty() || m->route.front() != options_.name) {
-      completions_.push_back({e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
-                                            "route '" + join_route(m->route) + "' does not start with '" +
-                                                options_.name + "'")});
+      completions_.complete(e.id, give_up(keys_, &*m, e.fields, inbox_, e.id,
+                                          "route '" + join_route(m->route) + "' does not start with '" +
+                                              options_.name + "'"));
       return;
     }
     if (joiner_ && joiner_->joins(*m)) {
       // Stored as a part (its entry acknowledged with it); handled when its group is ready.
       std::optional<ReadyGroup> ready;
-      if (!join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
+      if (!completions_.join_write([&] { ready = joiner_->add(cmd_, inbox_, e, *m); })) return;  // left pending
       if (ready) start_group(std::move(*ready));
       return;
     }
     Job j;
     // Read before the job is in hand: a lost connection here leaves the entry pending, not stuck.
-    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = lone_ends(e.id);
+    if (e.deliveries > 1 && e.deliveries <= max_deliveries) j.lone_ends = suspects_.lone_ends(cmd_, e.id);
     j.attempt = static_cast<int>(std::min<long long>(e.deliveries, 1'000'000));
     j.entry = std::move(e);
     Fields().swap(j.entry.fields);  // decoded into the message: not kept twice
@@ -397,12 +341,10 @@ class Worker {
       // messages down with it, and the instance records it in NS:suspect:NAME before it starts
       // it. So when it comes round again still recorded by another instance, that instance ended
       // while running it alone; after max_lone_ends of those it is dead-lettered, not after
-      // max_deliveries crashes.
-      if (job.lone_ends >= max_lone_ends) {
-        unmark_.push_back(job.entry.id);
-        finish(job, -1, {},
-               "tobus-module ended " + std::to_string(job.lone_ends) +
-                   " times while running it alone (does its handler crash the module?)");
+      // max_deliveries crashes (suspects.hpp).
+      if (SuspectLedger::exhausted(job.lone_ends)) {
+        suspects_.done_with(job.entry.id);
+        finish(job, -1, {}, SuspectLedger::exhausted_reason(job.lone_ends));
         return;
       }
       job.suspect = true;
@@ -413,22 +355,6 @@ class Worker {
       return;
     }
     launch(job);
-  }
-
-  // How many instances ended while running `entry_id` alone. Its record in NS:suspect:NAME is
-  // "N INSTANCE": INSTANCE runs it alone, after N others ended doing so. When INSTANCE is not
-  // us, it ended too: the entry came to us idle for --claim-after, so it stopped serving it.
-  int lone_ends(const std::string& entry_id) {
-    Reply r = cmd_.command({"HGET", keys_.suspects(options_.name), entry_id});
-    if (!r.is_string()) return 0;
-    std::string_view v = r.str();
-    auto space = v.find(' ');
-    int before = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + std::min(space, v.size()), before);
-    if (space == std::string_view::npos || ec != std::errc() || end != v.data() + space || before < 0)
-      return 0;  // not ours to read: ignored
-    before = std::min(before, max_lone_ends);
-    return v.substr(space + 1) == consumer_.consumer() ? before : before + 1;
   }
 
   // Starts the jobs held back for a suspect: the suspect once no other handler runs, the others
@@ -448,8 +374,8 @@ class Worker {
 
   void start_group(ReadyGroup g) {
     if (g.message.failure) {
-      spdlog::warn("{}: {}", g.message.id, g.message.failure->error);
-      join_write([&] { joiner_->finish(cmd_, g, g.message); });
+      options_.report.warn("{}: {}", g.message.id, g.message.failure->error);
+      completions_.join_write([&] { joiner_->finish(cmd_, g, g.message); });
       return;
     }
     Job j;
@@ -460,16 +386,8 @@ class Worker {
   }
 
   void launch(Job& job) {
-    if (job.suspect) {
-      // Recorded before it starts: if this run ends the module, the next instance knows.
-      Reply r = cmd_.command({"HSET", keys_.suspects(options_.name), job.entry.id,
-                              std::to_string(job.lone_ends) + " " + consumer_.consumer()});
-      if (r.is_error())
-        spdlog::warn("{}: cannot record it as run alone in '{}': {}, running it anyway", job.message.id,
-                     keys_.suspects(options_.name), r.str());
-      spdlog::info("{}: delivered {} times, run alone in case it is what ends the module", job.message.id,
-                   job.entry.deliveries);
-    }
+    // Recorded before it starts: if this run ends the module, the next instance knows.
+    if (job.suspect) suspects_.record(cmd_, job.entry.id, job.message.id, job.entry.deliveries, job.lone_ends);
     job.held = false;
     job.retry_at = Clock::time_point::max();
     job.started = Clock::now();
@@ -503,24 +421,16 @@ class Worker {
     std::vector<std::string> shadowed;
     for (auto& e : message_env(m, job.attempt, &shadowed)) env.push_back(std::move(e));
     for (const auto& key : shadowed)
-      spdlog::warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it", m.id,
-                   escape_text(key), header_env_name(key));
+      options_.report.warn("{}: header '{}' is {} too, set by an earlier header; the handler does not see it",
+                           m.id, escape_text(key), header_env_name(key));
     env.push_back("TOBUS_JOB=job:" + m.id);
     if (job.group)
       for (auto& e : Joiner::env(*job.group)) env.push_back(std::move(e));
     job.run = std::make_unique<JobRun>(
         options_.service, JobSpec{std::move(argv), std::move(env), m.payload, job_dir_name(m.id, job.attempt)},
-        [id = m.id](std::string_view line) { spdlog::warn("{}: {}", id, line); });
-    // The job's state record: what runs where, readable with tobus-state get job:ID.
-    Fields record{{"status", "running"},
-                  {"module", options_.name},
-                  {"attempt", std::to_string(job.attempt)},
-                  {"host", host_name()},
-                  {"started", std::to_string(job.started_ms)}};
+        [id = m.id, &report = options_.report](std::string_view line) { report.warn("{}: {}", id, line); });
     job.pid_recorded = job.run->handler_pid() > 0;  // else once --before has ended
-    if (job.pid_recorded) record.emplace_back("pid", std::to_string(job.run->handler_pid()));
-    if (!job.run->workdir().empty()) record.emplace_back("workdir", job.run->workdir());
-    write_record("job:" + m.id, record);
+    records_.job_running(cmd_, m, job.attempt, job.started_ms, *job.run);
   }
 
   void check_jobs() {
@@ -560,9 +470,9 @@ class Worker {
       j.run->tick(child);
       if (!j.pid_recorded && j.run->handler_pid() > 0) {
         j.pid_recorded = true;
-        write_record("job:" + j.message.id, {{"pid", std::to_string(j.run->handler_pid())}});
+        records_.job_pid(cmd_, j.message.id, j.run->handler_pid());
       }
-      if (auto files = j.run->take_listing()) write_record("job:" + j.message.id, {{"files", *files}});
+      if (auto files = j.run->take_listing()) records_.job_files(cmd_, j.message.id, *files);
       if (!j.run->done()) continue;
       JobResult r = j.run->take_result();
       j.run.reset();
@@ -595,7 +505,7 @@ class Worker {
       // Its handler ended and the module did not: it is not what crashes the module. The others
       // go on, and the next entry to take over is looked for at once.
       job.suspect = false;
-      unmark_.push_back(job.entry.id);
+      suspects_.done_with(job.entry.id);
       next_reclaim_ = Clock::now();
     }
     auto duration = std::chrono::duration_cast<milliseconds>(Clock::now() - job.started).count();
@@ -603,13 +513,11 @@ class Worker {
       auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
       job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
       ++job.attempt;
-      spdlog::info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
-                   format_duration(std::min<milliseconds>(delay, max_backoff)));
+      options_.report.info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
+                           format_duration(std::min<milliseconds>(delay, max_backoff)));
       if (!in_process() && !co_)
-        write_record("job:" + job.message.id,
-                     {{"status", "queued"},
-                      {"attempt", std::to_string(job.attempt)},
-                      {"retry_at", std::to_string(now_ms() + std::min<milliseconds>(delay, max_backoff).count())}});
+        records_.job_queued(cmd_, job.message.id, job.attempt,
+                            now_ms() + std::min<milliseconds>(delay, max_backoff).count());
       return;
     }
     if (rc == 0 && out.size() > options_.max_payload) {
@@ -619,19 +527,8 @@ class Worker {
       std::string().swap(out);
     }
     Message& m = job.message;
-    if (rc == 0) ++done_since_flush_;
-    else {
-      ++failed_since_flush_;
-      last_failure_ = m.id + ": " + (error.empty() ? "rc " + std::to_string(rc) : error);
-    }
-    if (!in_process() && !co_) {
-      write_record("job:" + m.id,
-                   {{"status", rc == 0 ? "done" : "failed"},
-                    {"rc", std::to_string(rc)},
-                    {"attempt", std::to_string(job.attempt)},
-                    {"finished", std::to_string(now_ms())}});
-      cmd_.command({"PEXPIRE", state_key(keys_, "job:" + m.id), std::to_string(job_record_ttl_ms)});
-    }
+    records_.count(m.id, rc, error);
+    if (!in_process() && !co_) records_.job_ended(cmd_, m.id, rc, job.attempt);
     m.route.erase(m.route.begin());
     m.from = options_.name;
     m.trail.push_back({options_.name, rc, now_ms(), duration});
@@ -646,17 +543,17 @@ class Worker {
         else error = "handler exited with " + std::to_string(rc);
       }
       std::string line = last_line(tail);
-      spdlog::warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
+      options_.report.warn("{}: {}{}", m.id, error, line.empty() ? "" : ": " + line);
       m.rc = rc;
       m.failure = Failure{options_.name, rc, job.attempt, error, std::move(tail)};
     }
     if (job.group) {
       // The result and the end of the group in one script: a crash before it leaves the group
       // to be handled again, never half-done.
-      if (!completions_.empty()) write_completions();
-      join_write([&] { joiner_->finish(cmd_, *job.group, m); });
+      if (!completions_.empty()) completions_.write(cmd_);
+      completions_.join_write([&] { joiner_->finish(cmd_, *job.group, m); });
     } else {
-      complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
+      completions_.complete(job.entry.id, Write{keys_.bus(), encode(std::move(m)), false});
       in_hand_.erase(job.entry.id);
     }
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it)
@@ -666,106 +563,14 @@ class Worker {
       }
   }
 
-  // Runs a write of the join's bookkeeping. Refused (a key of the wrong type, out of memory), it is
-  // done again later: a part's inbox entry stays pending and is reclaimed, a group's lock lapses
-  // and the sweep takes the group again. Returns whether it was written.
-  bool join_write(const std::function<void()>& write) {
-    try {
-      write();
-    } catch (const RedisError&) {
-      throw;
-    } catch (const Error& e) {
-      note_refused(e.what(), join_records);
-      return false;
-    }
-    if (failing_key_ == join_records) {
-      spdlog::info("parts of groups are stored again");
-      failing_key_.clear();
-    }
-    return true;
-  }
-
-  // A write Redis refused, to `key`: said when it starts and then at most once a minute while it
-  // lasts, not per entry or per retry. It lasts until a write to that same key is taken: other
-  // writes going through in between (results for the bus while the dead-letter stream refuses)
-  // do not end it.
-  void note_refused(const std::string& what, std::string_view key) {
-    auto now = Clock::now();
-    if (failing_key_ == key && now < next_write_warning_) return;
-    failing_key_ = key;
-    next_write_warning_ = now + write_warning_every;
-    spdlog::error("{}; left pending, tried again after {}", what, format_duration(options_.claim_after));
-  }
-
-  // Whether `entry_id` is done here, its result waiting to be written.
-  bool completing(const std::string& entry_id) const {
-    return std::any_of(completions_.begin(), completions_.end(),
-                       [&](const Completion& c) { return c.entry_id == entry_id; });
-  }
-
-  void complete(const std::string& entry_id, Write w) {
-    // Not `{entry_id, {std::move(w)}}`: an initializer list would copy the write (and its payload).
-    Completion c{entry_id, {}};
-    c.writes.push_back(std::move(w));
-    completions_.push_back(std::move(c));
-  }
-
-  // One pipeline: every result, then one XACK for the entries whose result was written.
-  void write_completions() {
-    for (const auto& c : completions_) {
-      for (const auto& w : c.writes) {
-        Args args{"XADD", w.key, "*"};
-        for (const auto& [k, v] : w.fields) {
-          args.push_back(k);
-          args.push_back(v);
-        }
-        cmd_.append(args);
-      }
-    }
-    std::vector<std::string> acks;
-    std::size_t refused = 0;
-    std::string key, error;
-    bool recovered = false;  // a write to the key that refused earlier was taken
-    for (const auto& c : completions_) {
-      bool ok = true;
-      for (const auto& w : c.writes) {
-        Reply r = cmd_.read_reply();
-        if (!r.is_error()) {
-          recovered = recovered || (!failing_key_.empty() && w.key == failing_key_);
-          continue;
-        }
-        ok = false;
-        if (refused++ == 0) {
-          key = w.key;
-          error = r.str();
-        }
-      }
-      if (ok) acks.push_back(c.entry_id);
-    }
-    // Not acknowledged: those entries stay pending and are taken again when reclaimed. Said when
-    // it starts and then at most once a minute while it lasts, not per entry or per retry.
-    if (refused > 0) {
-      std::size_t held = completions_.size() - acks.size();
-      note_refused("cannot write " + std::to_string(refused) + " result(s) to '" + key + "': " + error + "; " +
-                       std::to_string(held) + (held == 1 ? " entry" : " entries") + " on '" + inbox_ + "'",
-                   key);
-    } else if (recovered) {
-      spdlog::info("results are written to '{}' again", failing_key_);
-      failing_key_.clear();
-    }
-    completions_.clear();
-    if (acks.empty()) return;
-    consumer_.append_ack(cmd_, acks);
-    Reply r = cmd_.read_reply();
-    if (r.is_error()) spdlog::error("cannot acknowledge on '{}': {}", inbox_, r.str());
-  }
-
   const RedisAddress& address_;
   const Keys& keys_;
   const ModuleOptions& options_;
   std::string inbox_;
   GroupConsumer consumer_;
-  Registry registry_;
+  Completions completions_;  // results waiting to be written, then acknowledged
+  ModuleRecords records_;   // heartbeat, registry, module:NAME, job:ID
+  SuspectLedger suspects_;  // NS:suspect:NAME
   Connection cmd_;
   Connection reader_;
   long long reader_id_;
@@ -775,17 +580,8 @@ class Worker {
   std::vector<std::string> base_env_;
   std::list<Job> jobs_;  // stable addresses: poll owners point into it
   std::unordered_set<std::string> in_hand_;
-  std::vector<std::string> unmark_;  // entry ids whose NS:suspect:NAME record is to be deleted
-  std::vector<Completion> completions_;
-  std::int64_t started_ms_ = 0;
   Clock::time_point next_heartbeat_{}, next_refresh_{}, next_reclaim_{}, next_sweep_{};
   std::optional<Joiner> joiner_;
-  long long done_since_flush_ = 0, failed_since_flush_ = 0;
-  std::string last_failure_;
-  // The key whose writes Redis refused, until one is taken again (join_records for a join's
-  // bookkeeping); empty while writes go through.
-  std::string failing_key_;
-  Clock::time_point next_write_warning_{};
   std::unique_ptr<CoProcess> co_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, Job*> by_tag_;

@@ -11,7 +11,7 @@
 #include "tobus/core/keys.hpp"
 #include "tobus/core/message.hpp"
 #include "tobus/core/report.hpp"
-#include "tobus/module/join.hpp"
+#include "tobus/module/join_options.hpp"
 #include "tobus/process/service.hpp"
 #include "tobus/redis/url.hpp"
 #include "tobus/util/duration.hpp"
