@@ -80,6 +80,8 @@ void add_module_options(tobus::Program& program, Cli& cli) {
       ->check(CLI::IsMember({"fail", "ignore"}))
       ->needs(join_opt)
       ->capture_default_str();
+  app.add_flag("--pass-redis-password", options.pass_redis_password,
+               "Give handlers the Redis password in TOBUS_REDIS (by default it is left out)");
 }
 
 // The two sections of --help after the module's own, as in the man page: the service framework

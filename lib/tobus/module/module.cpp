@@ -87,7 +87,8 @@ class Worker {
       base_env_.emplace_back(kv);
     }
     base_env_.push_back("TOBUS_MODULE=" + options_.name);
-    base_env_.push_back("TOBUS_REDIS=" + address_.url());
+    auto told = options_.pass_redis_password ? address_ : address_.without_password();
+    base_env_.push_back("TOBUS_REDIS=" + told.url());
     base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());
     if (options_.mode != ModuleOptions::Mode::per_message && !options_.command.empty()) {
       CoProcessOptions co;

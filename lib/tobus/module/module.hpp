@@ -55,6 +55,9 @@ struct ModuleOptions {
   // Per-message commands: the pool, work dirs, callbacks and limits (docs/service.md). Its
   // `timeout` is set from `timeout` above by the Module.
   ServiceOptions service;
+  // Handlers, services and co-processes get TOBUS_REDIS with the password only when this is set
+  // (tobus(7), Secrets): they run code that reads data from anyone.
+  bool pass_redis_password = false;
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
 };
