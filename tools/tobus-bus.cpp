@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
       spdlog::info("started the embedded redis-server on '{}' (data in '{}')", socket, data_dir);
     }
     hooks.env = {"TOBUS_REDIS=" + address.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+    hooks.report = program.reporter();
     options.hooks = tobus::shell_hooks(hooks);
     {
       tobus::Bus bus(address, program.keys(), options);

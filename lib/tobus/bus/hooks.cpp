@@ -49,6 +49,7 @@ CoProcessOptions hook_options(const ShellHookOptions& o, const std::string& comm
   co.max_in_flight = event == "send" ? send_backlog : 1;
   co.answers = event != "send";
   co.drain_grace = o.timeout;
+  co.report = o.report;
   return co;
 }
 
