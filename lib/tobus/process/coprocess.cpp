@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -305,7 +304,7 @@ struct CoProcess::Impl {
       give(*child, q.tag, q.frame.size());
     }
     pending.clear();
-    spdlog::debug("co-process '{}' started (pid {})", o.name, s.pid);
+    o.report.debug("co-process '{}' started (pid {})", o.name, s.pid);
   }
 
   // A lines co-process runs through `stdbuf -oL`: a stdio filter (tr, sed, grep, awk) buffers its
@@ -333,7 +332,7 @@ struct CoProcess::Impl {
     }
     if (now - c.silent_since < silent_warn_after) return;
     c.warned_silent = true;
-    spdlog::warn(
+    o.report.warn(
         "co-process '{}' holds {} message(s) and has answered none for {}: if it buffers its output "
         "on a pipe, make it flush each answer (python3 -u, sys.stdout.flush(), sed -u, grep "
         "--line-buffered, fflush() in awk); if it is slow by design, ignore this",
@@ -347,8 +346,8 @@ struct CoProcess::Impl {
       start();
     } catch (const Error& e) {
       auto now = Clock::now();
-      spdlog::warn("cannot start co-process '{}': {}, retrying in {}", o.name, e.what(),
-                   format_duration(backoff));
+      o.report.warn("cannot start co-process '{}': {}, retrying in {}", o.name, e.what(),
+                    format_duration(backoff));
       for (auto& q : pending)
         results.push_back(
             {q.tag, rc_retry, {}, "cannot start co-process '" + o.name + "': " + e.what(), {}});
@@ -393,7 +392,7 @@ struct CoProcess::Impl {
       }
   }
 
-  void on_stderr_line(std::string_view line) { spdlog::warn("{}: {}", o.name, line); }
+  void on_stderr_line(std::string_view line) { o.report.warn("{}: {}", o.name, line); }
 
   void read_stderr(Child& c) {
     for (int i = 0; c.err >= 0 && i < reads_per_pump; ++i) {
@@ -578,12 +577,12 @@ struct CoProcess::Impl {
     if (stopped) return;
     if (immediate) {
       // restart(): the caller says why.
-      spdlog::debug("co-process '{}' {}{}, restarting it", o.name, why, holding);
+      o.report.debug("co-process '{}' {}{}, restarting it", o.name, why, holding);
       start_or_retry();
       return;
     }
-    spdlog::warn("co-process '{}' {}{}, restarting in {}", o.name, why, holding,
-                 format_duration(backoff));
+    o.report.warn("co-process '{}' {}{}, restarting in {}", o.name, why, holding,
+                  format_duration(backoff));
     restart_at = now + backoff;
     backoff = std::min(backoff * 2, backoff_max);
   }
@@ -596,7 +595,7 @@ struct CoProcess::Impl {
     drain_deadline = Clock::time_point::max();
     backoff = backoff_min;
     start_or_retry();
-    if (child) spdlog::info("co-process '{}' reloaded (pid {})", o.name, child->pid);
+    if (child) o.report.info("co-process '{}' reloaded (pid {})", o.name, child->pid);
   }
 
   // `reap`: also ask whether it exited (tick() does; a pump only once its output closed).
@@ -668,7 +667,7 @@ struct CoProcess::Impl {
     if (!stable || current == start_sigs || draining) return;
     for (std::size_t i = 0; i < watched.size(); ++i)
       if (!(current[i] == start_sigs[i])) {
-        spdlog::info("co-process '{}': '{}' changed, reloading", o.name, watched[i]);
+        o.report.info("co-process '{}': '{}' changed, reloading", o.name, watched[i]);
         break;
       }
     if (child) {
@@ -690,7 +689,7 @@ struct CoProcess::Impl {
     if (draining) return;
     draining = true;
     drain_deadline = Clock::now() + o.drain_grace;
-    spdlog::info("reloading co-process '{}': waiting for {} answer(s)", o.name, child->held.size());
+    o.report.info("reloading co-process '{}': waiting for {} answer(s)", o.name, child->held.size());
     check(false);
   }
 

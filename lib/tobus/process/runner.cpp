@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "tobus/core/error.hpp"
 
@@ -41,6 +42,118 @@ enum ChildStep : int { step_fd = 1, step_chdir, step_rlimit, step_exec };
 bool place_fd(int from, int to) {
   if (from == to) return fcntl(to, F_SETFD, 0) == 0;
   return dup2(from, to) == to;
+}
+
+// The pipes of a child's stdin, stdout (none when its stdout is its stderr) and stderr. What was
+// not taken is closed with it.
+struct ChildPipes {
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  bool stdout_to_stderr;
+
+  explicit ChildPipes(bool to_stderr) : stdout_to_stderr(to_stderr) {
+    if (pipe2(in, O_CLOEXEC) != 0 || (!stdout_to_stderr && pipe2(out, O_CLOEXEC) != 0) ||
+        pipe2(err, O_CLOEXEC) != 0) {
+      int e = errno;
+      close_all();
+      throw Error(ErrorKind::failed, std::string("pipe: ") + std::strerror(e));
+    }
+  }
+  ~ChildPipes() { close_all(); }
+  ChildPipes(const ChildPipes&) = delete;
+  ChildPipes& operator=(const ChildPipes&) = delete;
+
+  int child_out() const { return stdout_to_stderr ? err[1] : out[1]; }
+  void close_child_ends() {
+    close_fd(in[0]);
+    close_fd(out[1]);
+    close_fd(err[1]);
+  }
+  void close_all() {
+    for (int* fd : {&in[0], &in[1], &out[0], &out[1], &err[0], &err[1]}) close_fd(*fd);
+  }
+};
+
+// argv and env as the null-terminated arrays of char* that exec takes, pointing into the strings
+// (which must outlive them). Made before a fork, so that the child allocates nothing.
+struct ExecArgs {
+  std::vector<char*> argv, env;
+
+  ExecArgs(const std::vector<std::string>& a, const std::vector<std::string>& e) {
+    for (const auto& s : a) argv.push_back(const_cast<char*>(s.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& s : e) env.push_back(const_cast<char*>(s.c_str()));
+    env.push_back(nullptr);
+  }
+};
+
+// Everything the forked child needs, prepared by the parent before the fork.
+struct ChildSetup {
+  const ExecArgs& exec;
+  int in, out, err;     // to become its stdin, stdout and stderr
+  const char* workdir;  // nullptr: ours
+  rlimit memory;        // its RLIMIT_AS
+  int report_fd;        // where it writes the step that failed (child_fail)
+};
+
+// The child's side, between fork and exec: only async-signal-safe calls, no allocation.
+[[noreturn]] void exec_child(const ChildSetup& c) {
+  setpgid(0, 0);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig : reset_signals) sigaction(sig, &dfl, nullptr);
+  if (!place_fd(c.in, 0) || !place_fd(c.out, 1) || !place_fd(c.err, 2)) child_fail(c.report_fd, step_fd);
+  if (c.workdir && chdir(c.workdir) != 0) child_fail(c.report_fd, step_chdir);
+  if (setrlimit(RLIMIT_AS, &c.memory) != 0) child_fail(c.report_fd, step_rlimit);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execve(c.exec.argv[0], c.exec.argv.data(), c.exec.env.data());
+  child_fail(c.report_fd, step_exec);
+}
+
+// The parent's side once the child is forked: waits until the child has exec'd (the report pipe
+// reaches end of file) or reported the step that failed (then reaps it). Returns 0, or the error
+// number with the step in `step`.
+int await_exec(pid_t pid, int report_fd, int& step) {
+  setpgid(pid, pid);  // the child does it too; whichever runs first wins, so kill(-pid) is safe
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do n = read(report_fd, msg, sizeof msg);
+  while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof msg)) return 0;  // end of file: exec succeeded
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  step = msg[0];
+  return msg[1] ? msg[1] : EIO;
+}
+
+// Starts `args` as spawn_in_group does, but with its address space limited to `max_memory` bytes:
+// setrlimit must run in the child before exec, which posix_spawn cannot do, so fork and exec.
+// Returns 0 and sets `pid`, or the error number with the step that failed in `step`. Throws
+// Error(failed) when it cannot make the pipe the child reports on.
+int fork_with_limit(const ExecArgs& args, int in, int out, int err, const std::string& workdir,
+                    std::uint64_t max_memory, pid_t& pid, int& step) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    int e = errno;
+    throw Error(ErrorKind::failed, std::string("pipe: ") + std::strerror(e));
+  }
+  ChildSetup setup{args, in, out, err, workdir.empty() ? nullptr : workdir.c_str(), {}, report[1]};
+  setup.memory.rlim_cur = setup.memory.rlim_max = static_cast<rlim_t>(max_memory);
+  sigset_t all, old;
+  sigfillset(&all);
+  // Blocked across fork so no handler of ours runs in the child before its dispositions reset.
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t child = fork();
+  if (child == 0) exec_child(setup);
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(report[1]);
+  int rc = child < 0 ? fork_errno : await_exec(child, report[0], step);
+  if (rc == 0) pid = child;
+  close(report[0]);
+  return rc;
 }
 
 }  // namespace
@@ -119,101 +232,30 @@ int spawn_in_group(const std::vector<std::string>& argv, const std::vector<std::
 }
 
 void Process::spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-  auto close_all = [&] {
-    for (int* fd : {&in[0], &in[1], &out[0], &out[1], &err[0], &err[1]}) close_fd(*fd);
-  };
-  if (pipe2(in, O_CLOEXEC) != 0 || (!options_.stdout_to_stderr && pipe2(out, O_CLOEXEC) != 0) ||
-      pipe2(err, O_CLOEXEC) != 0) {
-    int e = errno;
-    close_all();
-    throw Error(ErrorKind::failed, std::string("pipe: ") + std::strerror(e));
-  }
-  int child_out = options_.stdout_to_stderr ? err[1] : out[1];
-
+  ChildPipes pipes(options_.stdout_to_stderr);
   int rc = 0;
   std::string what;  // the step that failed, when it is not exec itself
   if (options_.max_memory == 0) {
     // The fast path. argv[0] was resolved against PATH by the caller.
-    rc = spawn_in_group(argv, env, in[0], child_out, err[1], options_.workdir, pid_);
+    rc = spawn_in_group(argv, env, pipes.in[0], pipes.child_out(), pipes.err[1], options_.workdir, pid_);
     if (rc != 0 && !options_.workdir.empty() && access(options_.workdir.c_str(), X_OK) != 0)
       what = "cannot enter '" + options_.workdir + "'";
   } else {
-    // setrlimit must run in the child before exec: posix_spawn cannot, so fork. Between fork and
-    // exec only async-signal-safe calls; every allocation is made before the fork.
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) {
-      int e = errno;
-      close_all();
-      throw Error(ErrorKind::failed, std::string("pipe: ") + std::strerror(e));
-    }
-    rlimit limit{};
-    limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(options_.max_memory);
-    const char* workdir = options_.workdir.empty() ? nullptr : options_.workdir.c_str();
-    sigset_t all, old;
-    sigfillset(&all);
-    // Blocked across fork so no handler of ours runs in the child before its dispositions reset.
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0) {
-      setpgid(0, 0);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      sigemptyset(&dfl.sa_mask);
-      for (int sig : reset_signals) sigaction(sig, &dfl, nullptr);
-      if (!place_fd(in[0], 0) || !place_fd(child_out, 1) || !place_fd(err[1], 2))
-        child_fail(report[1], step_fd);
-      if (workdir && chdir(workdir) != 0) child_fail(report[1], step_chdir);
-      if (setrlimit(RLIMIT_AS, &limit) != 0) child_fail(report[1], step_rlimit);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execve(cargv[0], cargv.data(), cenv.data());
-      child_fail(report[1], step_exec);
-    }
-    int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    close(report[1]);
-    if (pid < 0) {
-      rc = fork_errno;
-    } else {
-      setpgid(pid, pid);  // the child does it too; whichever runs first wins, so kill(-pid) is safe
-      int msg[2] = {0, 0};
-      ssize_t n;
-      do n = read(report[0], msg, sizeof msg);
-      while (n < 0 && errno == EINTR);
-      if (n == static_cast<ssize_t>(sizeof msg)) {
-        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
-        rc = msg[1] ? msg[1] : EIO;
-        if (msg[0] == step_chdir) what = "cannot enter '" + options_.workdir + "'";
-        if (msg[0] == step_rlimit) what = "cannot limit its memory";
-      } else {
-        pid_ = pid;  // end of file: exec succeeded
-      }
-    }
-    close(report[0]);
+    int step = 0;
+    rc = fork_with_limit(ExecArgs(argv, env), pipes.in[0], pipes.child_out(), pipes.err[1], options_.workdir,
+                         options_.max_memory, pid_, step);
+    if (step == step_chdir) what = "cannot enter '" + options_.workdir + "'";
+    if (step == step_rlimit) what = "cannot limit its memory";
   }
-
-  close_fd(in[0]);
-  close_fd(out[1]);
-  close_fd(err[1]);
-  in_fd_ = in[1];
-  out_fd_ = out[0];
-  err_fd_ = err[0];
+  pipes.close_child_ends();
   if (rc != 0) {
-    pid_ = -1;
-    close_fd(in_fd_);
-    close_fd(out_fd_);
-    close_fd(err_fd_);
+    pid_ = -1;  // our ends of the pipes close with `pipes`
     throw Error(ErrorKind::failed,
                 "cannot run '" + argv[0] + "': " + (what.empty() ? "" : what + ": ") + std::strerror(rc));
   }
+  in_fd_ = std::exchange(pipes.in[1], -1);
+  out_fd_ = std::exchange(pipes.out[0], -1);
+  err_fd_ = std::exchange(pipes.err[0], -1);
   set_nonblocking(in_fd_);
   if (out_fd_ >= 0) set_nonblocking(out_fd_);
   set_nonblocking(err_fd_);
