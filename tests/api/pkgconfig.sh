@@ -26,7 +26,7 @@ sanitize=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sy
 # Only the public API is installed, and it stands on its own: every header compiles alone, and
 # includes no header that was not installed.
 inc=$T/root$prefix/include/tobus
-for internal in state/state watch/watch process/coprocess bus/router process/signals util/text; do
+for internal in state/state watch/watch process/coprocess bus/router process/signals util/text redis/redis process/runner process/service; do
   [ ! -e "$inc/$internal.hpp" ] || { echo "FAIL: internal header $internal.hpp installed"; exit 1; }
 done
 [ -f "$inc/core/message.hpp" ] || { echo "FAIL: tobus/core/message.hpp not installed"; exit 1; }

@@ -25,6 +25,8 @@
 #include "tobus/module/records.hpp"
 #include "tobus/module/suspects.hpp"
 #include "tobus/process/coprocess.hpp"
+#include "tobus/process/job_run.hpp"
+#include "tobus/process/pool.hpp"
 #include "tobus/process/runner.hpp"
 #include "tobus/process/signals.hpp"
 #include "tobus/redis/redis.hpp"

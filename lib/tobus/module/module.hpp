@@ -12,7 +12,7 @@
 #include "tobus/core/message.hpp"
 #include "tobus/core/report.hpp"
 #include "tobus/module/join_options.hpp"
-#include "tobus/process/service.hpp"
+#include "tobus/process/service_options.hpp"
 #include "tobus/redis/url.hpp"
 #include "tobus/util/duration.hpp"
 
