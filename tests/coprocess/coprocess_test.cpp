@@ -84,8 +84,10 @@ bool run_until(CoProcess& co, const std::function<bool()>& done,
 }
 
 // Streams `payloads` through `co`, keeping it as busy as it allows and resubmitting what comes
-// back as a retry. `pace` (messages per millisecond, 0: as fast as it goes) spreads them out;
-// `each` sees every final result in the order they came. Returns the final result of each tag.
+// back as a retry. `pace` (messages per millisecond, 0: as fast as it goes) spreads them out: a
+// paced stream takes at least payloads/pace ms however slow the machine is, since time lost to a
+// busy machine is not made up in a burst (at most 32 messages of credit). `each` sees every final
+// result in the order they came. Returns the final result of each tag.
 struct Stream {
   std::map<std::uint64_t, CoResult> final;
   std::vector<std::uint64_t> order;
@@ -98,17 +100,19 @@ Stream stream(CoProcess& co, const std::vector<std::string>& payloads, double pa
   Stream s;
   std::vector<std::uint64_t> todo;
   for (std::size_t i = payloads.size(); i-- > 0;) todo.push_back(i);
-  auto start = Clock::now();
-  auto deadline = start + limit;
-  std::size_t submitted = 0;
+  auto last = Clock::now();
+  auto deadline = last + limit;
+  double credit = 1;
   while (s.final.size() < payloads.size() && Clock::now() < deadline) {
+    auto now = Clock::now();
+    credit = std::min(32.0, credit + std::chrono::duration<double, std::milli>(now - last).count() * pace);
+    last = now;
     while (!todo.empty() && co.can_submit()) {
-      auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
-      if (pace > 0 && static_cast<double>(submitted) > static_cast<double>(elapsed) * pace) break;
+      if (pace > 0 && credit < 1) break;
       std::uint64_t tag = todo.back();
       todo.pop_back();
       co.submit(tag, payloads[tag]);
-      ++submitted;
+      credit -= 1;
     }
     turn(co, milliseconds(pace > 0 ? 1 : 50));
     for (auto& r : co.take_results()) {
