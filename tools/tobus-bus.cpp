@@ -10,70 +10,89 @@
 #include "tobus/redis/redis.hpp"
 #include "tobus/tobus.hpp"
 
-int main(int argc, char** argv) {
-  tobus::Program program("tobus-bus", "Route every message on the bus to the next hop of its route.");
-  auto& app = program.app();
+namespace {
+
+// What the command line asked for.
+struct Cli {
   bool embedded = false;
   std::string data_dir = tobus::default_data_dir();
   std::string socket = tobus::default_socket_path();
   tobus::BusOptions options;
-  app.add_flag("--embedded", embedded, "Start a private redis-server even if one answers");
-  app.add_option("--data-dir", data_dir, "Data directory of the embedded redis-server")
+  tobus::ShellHookOptions hooks;
+  bool pass_password = false;
+};
+
+void add_options(tobus::Program& program, Cli& cli) {
+  auto& app = program.app();
+  app.add_flag("--embedded", cli.embedded, "Start a private redis-server even if one answers");
+  app.add_option("--data-dir", cli.data_dir, "Data directory of the embedded redis-server")
       ->envname("TOBUS_DATA_DIR")
       ->type_name("DIR")
       ->capture_default_str();
-  app.add_option("--socket", socket, "Unix socket of the embedded redis-server")
+  app.add_option("--socket", cli.socket, "Unix socket of the embedded redis-server")
       ->envname("TOBUS_SOCKET")
       ->type_name("PATH")
       ->capture_default_str();
-  app.add_option("--batch", options.batch, "Entries taken per read")
+  app.add_option("--batch", cli.options.batch, "Entries taken per read")
       ->type_name("N")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  program.add_duration("--claim-after", options.claim_after,
+  program.add_duration("--claim-after", cli.options.claim_after,
                        "Take over entries a dead consumer left pending this long");
-  program.add_duration("--retain", options.retain,
+  program.add_duration("--retain", cli.options.retain,
                        "Keep delivered entries this long as history for tobus-watch (0: none)");
-  tobus::ShellHookOptions hooks;
-  app.add_option("--on-receive", hooks.on_receive,
+  app.add_option("--on-receive", cli.hooks.on_receive,
                  "Shell command fed each message taken as a JSON line; answers pass, drop or reroute")
       ->type_name("CMD");
-  app.add_option("--on-send", hooks.on_send, "Shell command fed each message written, as a JSON line")
+  app.add_option("--on-send", cli.hooks.on_send, "Shell command fed each message written, as a JSON line")
       ->type_name("CMD");
-  program.add_duration("--hook-timeout", hooks.timeout,
+  program.add_duration("--hook-timeout", cli.hooks.timeout,
                        "Wait this long for a hook, then pass the message and restart the hook");
-  bool pass_password = false;
-  app.add_flag("--pass-redis-password", pass_password,
+  app.add_flag("--pass-redis-password", cli.pass_password,
                "Give the hooks the Redis password in TOBUS_REDIS (by default it is left out)");
+}
 
-  return program.run(argc, argv, [&] {
-    tobus::signals::install();
-    std::unique_ptr<tobus::EmbeddedRedis> server;
-    tobus::RedisAddress address;
-    bool configured = !program.common().redis.empty();
-    if (embedded && configured)
-      throw tobus::Error(tobus::ErrorKind::usage, "--embedded and --redis (or TOBUS_REDIS) exclude each other");
-    if (!embedded) {
-      // Without a URL: the embedded socket if a bus already runs there, then 127.0.0.1:6379.
-      ::setenv("TOBUS_SOCKET", socket.c_str(), 1);
-      address = program.redis_address(false);
-      if (!configured && !tobus::redis_answers(address)) embedded = true;
-    }
-    if (embedded) {
-      server = tobus::EmbeddedRedis::start(socket, data_dir, program.reporter());
-      address = server->address();
-      spdlog::info("started the embedded redis-server on '{}' (data in '{}')", socket, data_dir);
-    }
-    auto told = pass_password ? address : address.without_password();
-    hooks.env = {"TOBUS_REDIS=" + told.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
-    hooks.report = options.report = program.reporter();
-    options.hooks = tobus::shell_hooks(hooks);
-    {
-      tobus::Bus bus(address, program.keys(), options);
-      bus.run();
-    }
-    server.reset();  // stop the embedded server cleanly before re-raising
-    tobus::signals::reraise_stop();
-    return 0;
-  });
+// The Redis to route on: the one configured; without one, the embedded socket if a bus already
+// runs there, then 127.0.0.1:6379; else (or with --embedded) an embedded server started here,
+// left in `server` to be stopped when the bus stops.
+tobus::RedisAddress bus_redis(tobus::Program& program, const Cli& cli,
+                              std::unique_ptr<tobus::EmbeddedRedis>& server) {
+  bool configured = !program.common().redis.empty();
+  if (cli.embedded && configured)
+    throw tobus::Error(tobus::ErrorKind::usage, "--embedded and --redis (or TOBUS_REDIS) exclude each other");
+  if (!cli.embedded) {
+    ::setenv("TOBUS_SOCKET", cli.socket.c_str(), 1);
+    auto address = program.redis_address(false);
+    if (configured || tobus::redis_answers(address)) return address;
+  }
+  server = tobus::EmbeddedRedis::start(cli.socket, cli.data_dir, program.reporter());
+  spdlog::info("started the embedded redis-server on '{}' (data in '{}')", cli.socket, cli.data_dir);
+  return server->address();
+}
+
+// Routes until SIGINT/SIGTERM, then ends the process by that signal.
+int route(tobus::Program& program, Cli& cli) {
+  tobus::signals::install();
+  std::unique_ptr<tobus::EmbeddedRedis> server;
+  tobus::RedisAddress address = bus_redis(program, cli, server);
+  auto told = cli.pass_password ? address : address.without_password();
+  cli.hooks.env = {"TOBUS_REDIS=" + told.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+  cli.hooks.report = cli.options.report = program.reporter();
+  cli.options.hooks = tobus::shell_hooks(cli.hooks);
+  {
+    tobus::Bus bus(address, program.keys(), cli.options);
+    bus.run();
+  }
+  server.reset();  // stop the embedded server cleanly before re-raising
+  tobus::signals::reraise_stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tobus::Program program("tobus-bus", "Route every message on the bus to the next hop of its route.");
+  Cli cli;
+  add_options(program, cli);
+  return program.run(argc, argv, [&] { return route(program, cli); });
 }
