@@ -32,7 +32,7 @@ for m in a b j; do wait_for -t 60 instances_at_least "$m" 2 || fail "the 2 insta
 
 seq -f 'm%g' "$N" >"$T/input.txt"
 awk '{ print $0 "+" $0 "!" }' "$T/input.txt" >"$T/expected.txt"   # a passes, b appends !, j joins with +
-tobus-send --to @t,j --wait --timeout 150s <"$T/input.txt" >"$T/send.out" 2>"$T/send.err" &
+tobus-send --to @t,j --wait --timeout "$(secs 150)s" <"$T/input.txt" >"$T/send.out" 2>"$T/send.err" &
 send_pid=$!
 E2E_PIDS+=("$send_pid")
 

@@ -35,7 +35,7 @@ wait_for -t 60 instances_at_least m1 2 || fail "the 2 instances of m1 did not at
 wait_for -t 60 instances_at_least m2 2 || fail "the 2 instances of m2 did not attach"
 
 seq -f 'msg-%g' "$N" >"$T/input.txt"
-tobus-send --to m1,m2 --wait --timeout 120s <"$T/input.txt" >"$T/send.out" 2>"$T/send.err" &
+tobus-send --to m1,m2 --wait --timeout "$(secs 120)s" <"$T/input.txt" >"$T/send.out" 2>"$T/send.err" &
 send_pid=$!
 E2E_PIDS+=("$send_pid")
 
