@@ -41,19 +41,16 @@ free_port() {
   done
   setup_fail "no free port"
 }
-tls_server() {  # tls_server NAME CERT: a redis-server with a TLS port; sets PORT_<NAME>
-  local tls plain
-  tls=$(free_port)
-  plain=$(free_port)
-  start_bg "redis-$1" redis-server --port "$plain" --bind 127.0.0.1 --tls-port "$tls" --save '' \
+tls_server() {  # tls_server NAME CERT TLS_PORT PLAIN_PORT: a redis-server with a TLS port and a plain one
+  start_bg "redis-$1" redis-server --port "$4" --bind 127.0.0.1 --tls-port "$3" --save '' \
     --dir "$T" --dbfilename "$1.rdb" --tls-cert-file "$C/$2.pem" --tls-key-file "$C/$2.key" \
     --tls-ca-cert-file "$C/ca.pem" --tls-auth-clients yes
-  wait_for -t 20 redis-cli -p "$plain" ping || setup_fail "redis-server with TLS did not start (see redis-$1.log)"
-  printf -v "TLS_$1" '%s' "$tls"
-  printf -v "PLAIN_$1" '%s' "$plain"
+  wait_for -t 20 redis-cli -p "$4" ping || setup_fail "redis-server with TLS did not start (see redis-$1.log)"
 }
-tls_server main server
-tls_server old expired
+TLS_main=$(free_port) PLAIN_main=$(free_port)
+tls_server main server "$TLS_main" "$PLAIN_main"
+TLS_old=$(free_port) PLAIN_old=$(free_port)
+tls_server old expired "$TLS_old" "$PLAIN_old"
 
 export TOBUS_REDIS="rediss://localhost:$TLS_main" TOBUS_TLS_CA=$C/ca.pem TOBUS_TLS_CERT=$C/client.pem \
   TOBUS_TLS_KEY=$C/client.key
@@ -85,7 +82,7 @@ assert_eq "2" "$(cat "$RUN_OUT")" \
   "the handler wrote state over TLS with the TOBUS_REDIS and TOBUS_TLS_* it was told, and tobus-state reads it"
 # The programs' connections all came in over TLS: on the plain port there is only redis-cli's own.
 assert_eq 1 "$(rcli CLIENT LIST | grep -c "laddr=127.0.0.1:$PLAIN_main ")" "no tobus connection on the plain port"
-((${#TLS_main} > 0 && $(rcli CLIENT LIST | grep -c "laddr=127.0.0.1:$TLS_main ") >= 3)) ||
+(($(rcli CLIENT LIST | grep -c "laddr=127.0.0.1:$TLS_main ") >= 3)) ||
   fail "the bus and the modules are not connected to the TLS port"
 
 # --- refusals: one line, exit 3 -----------------------------------------------------------------
