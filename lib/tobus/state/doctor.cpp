@@ -101,6 +101,33 @@ int doctor_exit_code(const std::vector<DoctorCheck>& checks, bool strict) {
   return w == CheckStatus::fail || (strict && w == CheckStatus::warn) ? exit_code::failed : exit_code::ok;
 }
 
+DoctorCheck judge_clock(std::int64_t local_before, std::int64_t local_after, std::int64_t redis_ms) {
+  std::int64_t rtt = local_after - local_before;
+  std::int64_t skew = redis_ms - (local_before + local_after) / 2;  // > 0: Redis is ahead
+  // The round trip bounds how well the two clocks can be compared.
+  std::int64_t off = std::max<std::int64_t>(0, std::abs(skew) - rtt / 2);
+  JsonObject d;
+  d.add("skew_ms", skew).add("round_trip_ms", rtt);
+  DoctorCheck c;
+  c.name = "clock";
+  std::string what = "this host is " + std::to_string(std::abs(skew)) + "ms " + (skew > 0 ? "behind" : "ahead of") +
+                     " Redis";
+  if (off <= 1000) {
+    c.message = "this host and Redis agree within " + std::to_string(std::abs(skew)) + "ms (round trip " +
+                std::to_string(rtt) + "ms)";
+  } else if (off > instance_live_ms / 3) {
+    // Instances are live while their heartbeat, stamped by their host's clock, is younger than
+    // 15s by the reader's clock; ages of stream entries are Redis's clock.
+    c.status = CheckStatus::fail;
+    c.message = what + ": liveness (a 15s heartbeat window) and ages are judged wrong; synchronise the clocks (NTP)";
+  } else {
+    c.status = CheckStatus::warn;
+    c.message = what + ": ages shown are off by that much; synchronise the clocks (NTP)";
+  }
+  c.details = d.str();
+  return c;
+}
+
 std::int64_t DoctorContext::redis_now() const {
   return redis_ms > 0 ? redis_ms + (now_ms() - local_after) : now_ms();
 }
@@ -312,27 +339,7 @@ DoctorCheck check_memory(DoctorContext& x) {
 
 DoctorCheck check_clock(DoctorContext& x) {
   if (x.redis_ms == 0) return could_not_check("TIME was refused");
-  std::int64_t rtt = x.local_after - x.local_before;
-  std::int64_t skew = x.redis_ms - (x.local_before + x.local_after) / 2;  // > 0: Redis is ahead
-  // The round trip bounds how well the two clocks can be compared.
-  std::int64_t off = std::max<std::int64_t>(0, std::abs(skew) - rtt / 2);
-  JsonObject d;
-  d.add("skew_ms", skew).add("round_trip_ms", rtt);
-  std::string ahead = skew > 0 ? "behind" : "ahead of";
-  if (off <= 1000)
-    return make(CheckStatus::ok,
-                "this host and Redis agree within " + std::to_string(std::abs(skew)) + "ms (round trip " +
-                    std::to_string(rtt) + "ms)",
-                std::move(d));
-  std::string what = "this host is " + std::to_string(std::abs(skew)) + "ms " + ahead + " Redis";
-  // Instances are live while their heartbeat, stamped by their host's clock, is younger than 15s
-  // by the reader's clock; ages of entries are Redis's clock.
-  if (off > instance_live_ms / 3)
-    return make(CheckStatus::fail,
-                what + ": liveness (a 15s heartbeat window) and ages are judged wrong; synchronise the clocks (NTP)",
-                std::move(d));
-  return make(CheckStatus::warn, what + ": ages shown are off by that much; synchronise the clocks (NTP)",
-              std::move(d));
+  return judge_clock(x.local_before, x.local_after, x.redis_ms);
 }
 
 DoctorCheck check_pending(DoctorContext& x) {

@@ -77,6 +77,10 @@ bool version_at_least(std::string_view version, std::string_view minimum);
 std::string format_check_line(const DoctorCheck& c);
 // {"status":"fail","checks":[{"name":...,"status":"ok","message":...,"details":{...}},...]}
 std::string doctor_json(const std::vector<DoctorCheck>& checks);
+// The clock check from this host's clock before and after TIME and Redis's clock in TIME (ms):
+// ok within 1s (less half the round trip), warn beyond, fail beyond 5s (a third of the 15s window
+// in which an instance's heartbeat counts as live).
+DoctorCheck judge_clock(std::int64_t local_before, std::int64_t local_after, std::int64_t redis_ms);
 // 1 when a check failed (or, with `strict`, warned), else 0.
 int doctor_exit_code(const std::vector<DoctorCheck>& checks, bool strict);
 
