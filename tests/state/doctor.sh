@@ -27,7 +27,7 @@ expect_only() {
         [[ $name == "$check" || $st == ok ]] || fail "$check made to $want, but $name is $st: $(cat "$RUN_OUT")"
     done <"$RUN_OUT"
 }
-checks='version persistence eviction memory clock pending modules dead-letters'
+checks='version persistence eviction memory clock pending bus modules dead-letters'
 
 rcli CONFIG SET appendonly yes >/dev/null
 rcli CONFIG SET appendfsync everysec >/dev/null
@@ -37,7 +37,7 @@ doctor fresh
 assert_rc 0 "doctor on a fresh server"
 assert_empty_file "$RUN_ERR" "doctor: stderr"
 assert_eq "$checks" "$(awk '{ sub(":", "", $2); print $2 }' "$RUN_OUT" | paste -sd' ')" "one line per check, in order"
-assert_eq 8 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok: $(cat "$RUN_OUT")"
+assert_eq 9 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok: $(cat "$RUN_OUT")"
 assert_match '^ok    version: Redis [0-9.]+ \(6\.2\.0 or later needed\); all [0-9]+ commands tobus uses are there$' \
     "$(line version)" "version"
 assert_eq 'ok    persistence: AOF, appendfsync everysec (a crash loses at most 1s of acknowledged writes)' \
@@ -48,6 +48,7 @@ assert_match '^ok    memory: used [0-9.]+[KMG], no maxmemory' "$(line memory)" "
 assert_match '^ok    clock: this host and Redis agree within [0-9]+ms \(round trip [0-9]+ms\)$' "$(line clock)" "clock"
 assert_eq 'ok    pending: no entry pending longer than 30s (twice --claim-after 15s) in the bus or 0 inboxes' \
     "$(line pending)" "pending"
+assert_eq 'ok    bus: no tobus-bus reads it now, and no message waits on it' "$(line bus)" "bus"
 assert_eq 'ok    dead-letters: none' "$(line dead-letters)" "dead letters"
 
 doctor fresh-json --json
@@ -56,7 +57,7 @@ assert_eq 1 "$(wc -l <"$RUN_OUT")" "--json: one line"
 jq -e . "$RUN_OUT" >/dev/null || fail "--json is not JSON: $(cat "$RUN_OUT")"
 assert_eq ok "$(jq -r .status "$RUN_OUT")" "--json: the overall status"
 assert_eq "$checks" "$(jq -r '.checks[].name' "$RUN_OUT" | paste -sd' ')" "--json: every check, in order"
-assert_eq 'ok ok ok ok ok ok ok ok' "$(jq -r '.checks[].status' "$RUN_OUT" | paste -sd' ')" "--json: statuses"
+assert_eq 'ok ok ok ok ok ok ok ok ok' "$(jq -r '.checks[].status' "$RUN_OUT" | paste -sd' ')" "--json: statuses"
 assert_eq 'true' "$(jq '[.checks[] | (.message | type) == "string" and (.details | type) == "object"] | all' "$RUN_OUT")" \
     "--json: each check has a message and details"
 assert_eq '"everysec" true' "$(jq -c '.checks[] | select(.name == "persistence") | .details | .appendfsync, .aof' "$RUN_OUT" | paste -sd' ')" \
@@ -149,8 +150,17 @@ assert_match '^WARN  eviction: could not check: INFO was refused: NOPERM.*; CONF
 assert_match '^WARN  memory: could not check: INFO was refused: NOPERM' "$(line memory)" "memory without INFO"
 assert_match '^ok    version: Redis [0-9.]+ ' "$(line version)" "the version from HELLO"
 
+# --- bus: messages sent while no tobus-bus runs ---------------------------------------------------
+tobus-send -t upper -m early
+doctor no-bus
+assert_rc 1 "doctor with a message on the bus and no bus"
+expect_only bus FAIL
+assert_eq 'FAIL  bus: messages wait on the bus (1 unread, 0 pending) and no tobus-bus reads it (never read)' \
+    "$(line bus)" "the bus line"
+
 # --- modules: messages wait in an inbox nobody runs ---------------------------------------------
 start_bus
+bus_pid=$E2E_LAST_PID
 start_module upper -- tr a-z A-Z
 wait_for -t 30 instances_at_least upper 1 || fail "upper never registered"
 run send-up tobus-send -t upper --wait --timeout "$(secs 20)s" -m hi
@@ -162,6 +172,7 @@ assert_rc 1 "doctor with messages for a module that does not run"
 expect_only modules FAIL
 assert_eq 'FAIL  modules: messages wait for modules with no live instance: ghost (2 unread, 0 pending, never seen)' \
     "$(line modules)" "the modules line"
+assert_match '^ok    bus: a tobus-bus reads it \(last read [0-9]+s ago\); 0 unread, 0 pending$' "$(line bus)" "the bus, read"
 doctor ghost-json --json
 assert_eq '{"module":"ghost","unread":2,"unread_at_least":false,"pending":0,"last_seen":null}' \
     "$(jq -c '.checks[] | select(.name == "modules") | .details.stranded[]' "$RUN_OUT")" "--json: the stranded module"
@@ -214,7 +225,18 @@ assert_contains 'none in the last 1s' "$(line dead-letters)" "--dead-since"
 rcli DEL "$NS:dead" >/dev/null
 doctor clean
 assert_rc 0 "doctor once more, all fixed"
-assert_eq 8 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok again: $(cat "$RUN_OUT")"
+assert_eq 9 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok again: $(cat "$RUN_OUT")"
+# The bus stops; a message sent then waits; its consumer was last seen just now, so within twice
+# --claim-after it still counts as reading, and after that it does not.
+stop_proc "$bus_pid"
+tobus-send -t upper -m late
+doctor bus-stopped
+assert_rc 0 "doctor just after the bus stopped"
+sleep 2.2
+doctor bus-gone --claim-after 1s
+assert_rc 1 "doctor after the bus has been gone for twice --claim-after"
+assert_match '^FAIL  bus: messages wait on the bus \(1 unread, 0 pending\) and no tobus-bus reads it \(last read [0-9]+s ago\)$' \
+    "$(line bus)" "the bus line, stopped"
 
 # --- Redis unreachable: exit 3, one line ---------------------------------------------------------
 doctor down -r "unix://$T/nobody.sock"

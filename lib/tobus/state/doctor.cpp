@@ -417,43 +417,90 @@ DoctorCheck check_pending(DoctorContext& x) {
               std::move(d));
 }
 
-// What waits in a module's inbox for its group: entries never delivered and entries pending.
+// What waits in a stream for a group: entries never delivered to it and entries pending in it.
 struct Waiting {
   std::int64_t unread = 0, pending = 0;
   bool at_least = false;  // unread is a lower bound
+  bool group = false;     // the group exists
 };
 
-Waiting inbox_waiting(DoctorContext& x, const std::string& inbox, std::int64_t xlen) {
+Waiting stream_waiting(DoctorContext& x, const std::string& key, std::string_view group) {
   Waiting w;
-  Reply g = x.c.command({"XINFO", "GROUPS", inbox});
-  if (g.is_error()) throw_reply_error(g, "read the groups of '" + escape_text(inbox) + "'");
+  Reply g = x.c.command({"XINFO", "GROUPS", key});
+  if (g.is_error()) {
+    if (g.str().starts_with("ERR no such key")) return w;
+    throw_reply_error(g, "read the groups of '" + escape_text(key) + "'");
+  }
   for (std::size_t i = 0; i < g.size(); ++i) {
     std::string_view name, last;
+    std::int64_t pending = 0;
     std::optional<std::int64_t> lag;
     ReplyView e = g[i];
     for (std::size_t k = 0; k + 1 < e.size(); k += 2) {
       std::string_view f = e[k].str();
       if (f == "name") name = e[k + 1].str();
-      else if (f == "pending") w.pending = e[k + 1].integer();
+      else if (f == "pending") pending = e[k + 1].integer();
       else if (f == "last-delivered-id") last = e[k + 1].str();
       else if (f == "lag" && e[k + 1].is_integer()) lag = e[k + 1].integer();
     }
-    if (name != Keys::module_group) {
-      w.pending = 0;
-      continue;
-    }
+    if (name != group) continue;
+    w.group = true;
+    w.pending = pending;
     if (lag) {
       w.unread = *lag;
     } else {
       // Before Redis 7, or when deletions hide it: is there anything after the last delivered?
-      Reply r = x.c.command({"XRANGE", inbox, "(" + std::string(last), "+", "COUNT", "1"});
+      Reply r = x.c.command({"XRANGE", key, "(" + std::string(last), "+", "COUNT", "1"});
       w.unread = r.is_array() ? static_cast<std::int64_t>(r.size()) : 0;
       w.at_least = true;
     }
     return w;
   }
-  w.unread = xlen;  // no group: the module never attached, everything is unread
+  // No group: nobody ever read it, everything in it is unread.
+  Reply len = x.c.command({"XLEN", key});
+  if (len.is_error()) throw_reply_error(len, "read the length of '" + escape_text(key) + "'");
+  w.unread = len.integer();
   return w;
+}
+
+std::string waiting_text(const Waiting& w) {
+  return std::to_string(w.unread) + (w.at_least ? "+" : "") + " unread, " + std::to_string(w.pending) + " pending";
+}
+
+// Messages on the bus with no tobus-bus reading it: nobody routes them. A live bus reads with a
+// blocking XREADGROUP of 2s, again and again, so its consumer is never idle for long.
+DoctorCheck check_bus(DoctorContext& x) {
+  const std::string key = x.keys.bus();
+  const Millis gone = x.options.claim_after * 2;
+  Waiting w = stream_waiting(x, key, Keys::bus_group);
+  std::optional<std::int64_t> idle;  // the least idle consumer's
+  std::int64_t consumers = 0;
+  if (w.group) {
+    Reply r = x.c.command({"XINFO", "CONSUMERS", key, Keys::bus_group});
+    if (r.is_error()) throw_reply_error(r, "read the consumers of '" + escape_text(key) + "'");
+    for (std::size_t i = 0; i < r.size(); ++i)
+      for (std::size_t k = 0; k + 1 < r[i].size(); k += 2)
+        if (r[i][k].str() == "idle") {
+          ++consumers;
+          std::int64_t v = r[i][k + 1].integer();
+          if (!idle || v < *idle) idle = v;
+        }
+  }
+  bool reading = idle && *idle < gone.count();
+  JsonObject d;
+  d.add("unread", w.unread).add("unread_at_least", w.at_least).add("pending", w.pending).add("consumers", consumers);
+  add_opt(d, "idle_ms", idle);
+  d.add("reading", reading);
+  std::string waiting = waiting_text(w);
+  if (reading)
+    return make(CheckStatus::ok, "a tobus-bus reads it (last read " + age_text(*idle) + " ago); " + waiting,
+                std::move(d));
+  if (w.unread + w.pending == 0)
+    return make(CheckStatus::ok, "no tobus-bus reads it now, and no message waits on it", std::move(d));
+  return make(CheckStatus::fail,
+              "messages wait on the bus (" + waiting + ") and no tobus-bus reads it (" +
+                  (idle ? "last read " + age_text(*idle) + " ago" : std::string("never read")) + ")",
+              std::move(d));
 }
 
 DoctorCheck check_modules(DoctorContext& x) {
@@ -473,11 +520,10 @@ DoctorCheck check_modules(DoctorContext& x) {
       continue;
     }
     if (row.inbox.value_or(0) == 0) continue;
-    Waiting w = inbox_waiting(x, x.keys.inbox(row.name), *row.inbox);
+    Waiting w = stream_waiting(x, x.keys.inbox(row.name), Keys::module_group);
     if (w.unread + w.pending == 0) continue;
     std::string seen = st.seen > 0 ? "last seen " + age_text(now - st.seen) + " ago" : "never seen";
-    stranded_text.push_back(escape_text(row.name) + " (" + std::to_string(w.unread) + (w.at_least ? "+" : "") +
-                            " unread, " + std::to_string(w.pending) + " pending, " + seen + ")");
+    stranded_text.push_back(escape_text(row.name) + " (" + waiting_text(w) + ", " + seen + ")");
     if (arr.size() > 1) arr += ",";
     JsonObject o;
     o.add("module", row.name).add("unread", w.unread).add("unread_at_least", w.at_least).add("pending", w.pending);
@@ -548,10 +594,17 @@ DoctorCheck check_dead(DoctorContext& x) {
 }  // namespace
 
 const std::vector<DoctorCheckEntry>& doctor_checks() {
+  // The order they run and are shown in. A new check is one more line.
   static const std::vector<DoctorCheckEntry> checks{
-      {"version", check_version},  {"persistence", check_persistence}, {"eviction", check_eviction},
-      {"memory", check_memory},    {"clock", check_clock},             {"pending", check_pending},
-      {"modules", check_modules},  {"dead-letters", check_dead},
+      {"version", check_version},
+      {"persistence", check_persistence},
+      {"eviction", check_eviction},
+      {"memory", check_memory},
+      {"clock", check_clock},
+      {"pending", check_pending},
+      {"bus", check_bus},
+      {"modules", check_modules},
+      {"dead-letters", check_dead},
   };
   return checks;
 }
