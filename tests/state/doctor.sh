@@ -197,6 +197,14 @@ assert_eq 'in:ghost 1 gone' "$(jq -r '.checks[] | select(.name == "pending") | .
 rcli DEL "$NS:in:ghost" >/dev/null
 doctor no-ghost
 assert_rc 0 "doctor with ghost's inbox gone"
+# A module name is bytes from anyone: it stays on its line, escaped.
+rcli XADD "$NS:in:$(printf 'evil\nFAIL  x\033[31m')" '*' a b >/dev/null
+doctor evil
+assert_rc 1 "doctor with an inbox named with a newline"
+assert_eq 9 "$(wc -l <"$RUN_OUT")" "one line per check still"
+assert_eq 'FAIL  modules: messages wait for modules with no live instance: evil\nFAIL  x\x1b[31m (1 unread, 0 pending, never seen)' \
+    "$(line modules)" "the name escaped"
+rcli DEL "$NS:in:$(printf 'evil\nFAIL  x\033[31m')" >/dev/null
 
 # --- dead letters: growing, then only old ones --------------------------------------------------
 rcli XADD "$NS:bus" '*' id junk-1 payload 'no version' >/dev/null
@@ -237,6 +245,18 @@ doctor bus-gone --claim-after 1s
 assert_rc 1 "doctor after the bus has been gone for twice --claim-after"
 assert_match '^FAIL  bus: messages wait on the bus \(1 unread, 0 pending\) and no tobus-bus reads it \(last read [0-9]+s ago\)$' \
     "$(line bus)" "the bus line, stopped"
+
+# --- version: a server with commands tobus needs renamed away -----------------------------------
+redis-server --port 0 --unixsocket "$T/renamed.sock" --save '' --appendonly yes --dir "$T" \
+    --appendfilename renamed.aof --appenddirname renamed-aof \
+    --rename-command XAUTOCLAIM '' --rename-command XTRIM xtrim-renamed >"$T/renamed.log" 2>&1 &
+E2E_PIDS+=("$!")
+wait_for -t 20 redis-cli -s "$T/renamed.sock" ping || setup_fail "the second redis-server did not answer"
+doctor renamed -r "unix://$T/renamed.sock"
+assert_rc 1 "doctor on a server without XAUTOCLAIM"
+expect_only version FAIL
+assert_match '^FAIL  version: Redis [0-9.]+, but commands tobus uses are missing \(renamed or disabled\): XAUTOCLAIM XTRIM$' \
+    "$(line version)" "the version line"
 
 # --- Redis unreachable: exit 3, one line ---------------------------------------------------------
 doctor down -r "unix://$T/nobody.sock"

@@ -149,7 +149,7 @@ DoctorCheck could_not_check(const std::string& why, JsonObject details = {}) {
   return make(CheckStatus::warn, "could not check: " + why, std::move(details));
 }
 
-// The first line of an error reply, made printable: what a refusal says.
+// An error reply as one printable line: what a refusal says.
 std::string reply_text(const ReplyView& r) { return escape_text(last_line(r.str())); }
 
 std::optional<std::int64_t> info_int(const DoctorContext& x, const std::string& key) {
@@ -177,8 +177,6 @@ std::optional<std::string> config_get(Connection& c, std::string_view param, std
   }
   return std::string(r[1].str());
 }
-
-std::string seconds_text(Millis d) { return format_duration(d); }
 
 // The stream's name without the namespace: "bus", "in:NAME".
 std::string short_key(const DoctorContext& x, const std::string& key) {
@@ -369,7 +367,7 @@ DoctorCheck check_pending(DoctorContext& x) {
       Reply r = x.c.read_reply();
       if (r.is_error()) {
         if (r.str().starts_with("NOGROUP")) continue;  // nobody ever read it: nothing pending
-        throw_reply_error(r, "read the pending entries of '" + escape_text(streams[i].key) + "'");
+        throw_reply_error(r, "read the pending entries of '" + streams[i].key + "'");
       }
       if (r.size() == 0) continue;
       Found f;
@@ -398,7 +396,7 @@ DoctorCheck check_pending(DoctorContext& x) {
     arr += o.str();
   }
   d.add_raw("stuck", arr + "]");
-  std::string limit = seconds_text(stuck) + " (twice --claim-after " + seconds_text(x.options.claim_after) + ")";
+  std::string limit = format_duration(stuck) + " (twice --claim-after " + format_duration(x.options.claim_after) + ")";
   if (found.empty())
     return make(CheckStatus::ok,
                 "no entry pending longer than " + limit + " in the bus or " + std::to_string(streams.size() - 1) +
@@ -429,7 +427,7 @@ Waiting stream_waiting(DoctorContext& x, const std::string& key, std::string_vie
   Reply g = x.c.command({"XINFO", "GROUPS", key});
   if (g.is_error()) {
     if (g.str().starts_with("ERR no such key")) return w;
-    throw_reply_error(g, "read the groups of '" + escape_text(key) + "'");
+    throw_reply_error(g, "read the groups of '" + key + "'");
   }
   for (std::size_t i = 0; i < g.size(); ++i) {
     std::string_view name, last;
@@ -458,7 +456,7 @@ Waiting stream_waiting(DoctorContext& x, const std::string& key, std::string_vie
   }
   // No group: nobody ever read it, everything in it is unread.
   Reply len = x.c.command({"XLEN", key});
-  if (len.is_error()) throw_reply_error(len, "read the length of '" + escape_text(key) + "'");
+  if (len.is_error()) throw_reply_error(len, "read the length of '" + key + "'");
   w.unread = len.integer();
   return w;
 }
@@ -477,7 +475,7 @@ DoctorCheck check_bus(DoctorContext& x) {
   std::int64_t consumers = 0;
   if (w.group) {
     Reply r = x.c.command({"XINFO", "CONSUMERS", key, Keys::bus_group});
-    if (r.is_error()) throw_reply_error(r, "read the consumers of '" + escape_text(key) + "'");
+    if (r.is_error()) throw_reply_error(r, "read the consumers of '" + key + "'");
     for (std::size_t i = 0; i < r.size(); ++i)
       for (std::size_t k = 0; k + 1 < r[i].size(); k += 2)
         if (r[i][k].str() == "idle") {
@@ -633,7 +631,7 @@ int run_doctor(const RedisAddress& address, const Keys& keys, const DoctorOption
     } catch (const RedisError&) {
       throw;  // Redis went away: exit 3, not a verdict
     } catch (const Error& e) {
-      r = could_not_check(escape_text(e.what()));
+      r = could_not_check(escape_text(e.what()));  // the one escape of what errors name (keys are bytes)
     }
     r.name = std::string(check.name);
     if (!options.json) write_output(out_fd, format_check_line(r) + "\n");

@@ -38,8 +38,9 @@ namespace state_detail {
 
 // --- modules: collecting (shared with doctor.cpp)
 
+namespace {
 // One row per module, sorted by name: those in the registry, and those with only an inbox.
-static std::vector<ModuleRow> module_rows(Connection& c, const Keys& keys) {
+std::vector<ModuleRow> module_rows(Connection& c, const Keys& keys) {
   Reply reg = c.command({"HGETALL", keys.modules()});
   if (reg.is_error()) read_error(c, reg, keys.modules(), "hash", "read the module registry");
   std::map<std::string, ModuleRow> rows;
@@ -60,6 +61,7 @@ static std::vector<ModuleRow> module_rows(Connection& c, const Keys& keys) {
   for (auto& [name, row] : rows) order.push_back(std::move(row));
   return order;
 }
+}  // namespace
 
 std::vector<ModuleRow> read_modules(Connection& c, const Keys& keys) {
   std::vector<ModuleRow> rows = module_rows(c, keys);
