@@ -574,6 +574,7 @@ DoctorCheck check_dead(DoctorContext& x) {
     if (r.size() < 32 || recent >= cap) break;
     from = "(" + std::string(r[r.size() - 1][0].str());
   }
+  recent = std::min(recent, cap);
   d.add("newest_age_ms", age).add("recent", recent).add("recent_at_least", recent >= cap)
       .add("since_ms", static_cast<std::int64_t>(x.options.dead_since.count()));
   std::string window = format_duration(x.options.dead_since);
