@@ -83,6 +83,16 @@ int main(int argc, char** argv) {
   tobus::add_duration_option(*purge, "--older-than", [&o](tobus::Millis d) { o.older_than = d; },
                              "Only those dead for longer than this");
   dead->require_subcommand(1);
+
+  auto* doctor = verb("doctor", tobus::StateVerb::doctor,
+                      "Check the Redis the programs would use (exit 1: something is wrong)");
+  doctor->add_flag("--json", o.json, "Print one JSON object with every check");
+  tobus::add_duration_option(*doctor, "--claim-after", [&o](tobus::Millis d) { o.claim_after = d; },
+                             "The --claim-after the bus and modules use (default: 15s); pending twice "
+                             "that long is stuck");
+  tobus::add_duration_option(*doctor, "--dead-since", [&o](tobus::Millis d) { o.dead_since = d; },
+                             "Dead letters younger than this are new: the stream grows (default: 1h)");
+  doctor->add_flag("--strict", o.strict, "Warnings exit 1 too");
   app.require_subcommand(1);
   // The commands are listed with their options in the footer; CLI11's own list would repeat them.
   for (auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) sub->group("");
@@ -91,6 +101,6 @@ int main(int argc, char** argv) {
   return program.run(argc, argv, [&] {
     o.report = program.reporter();
     // --names serves shell completions: no waiting for a bus that may be starting.
-    return tobus::run_state(program.redis_address(!o.names_only), program.keys(), o, STDOUT_FILENO);
+    return tobus::run_state(program.redis_address(!o.names_only && o.verb != tobus::StateVerb::doctor), program.keys(), o, STDOUT_FILENO);
   });
 }

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "tobus/state/doctor.hpp"
 #include "tobus/state/state.hpp"
 
 using namespace tobus;
@@ -207,4 +208,65 @@ TEST_CASE("retry_fields") {
     std::vector<std::string> to{"x"};
     CHECK(retry_fields(d, &to, error, junk));
   }
+}
+
+// --- doctor ------------------------------------------------------------------------------------
+
+TEST_CASE("doctor: parse_info") {
+  auto info = parse_info("# Server\r\nredis_version:7.0.15\r\nodd\r\n:x\r\n\r\n# Memory\r\nused_memory:123\r\n"
+                         "maxmemory_policy:noeviction\r\nrdb:a:b\r\n");
+  CHECK(info.size() == 4);
+  CHECK(info["redis_version"] == "7.0.15");
+  CHECK(info["used_memory"] == "123");
+  CHECK(info["maxmemory_policy"] == "noeviction");
+  CHECK(info["rdb"] == "a:b");  // split at the first colon only
+  CHECK(parse_info("").empty());
+  CHECK(parse_info("no newline:at end").at("no newline") == "at end");
+}
+
+TEST_CASE("doctor: version_at_least") {
+  CHECK(version_at_least("7.0.15", "6.2.0"));
+  CHECK(version_at_least("6.2.0", "6.2.0"));
+  CHECK(version_at_least("6.2", "6.2.0"));
+  CHECK(version_at_least("10.0.0", "6.2.0"));  // numbers, not text
+  CHECK_FALSE(version_at_least("6.0.16", "6.2.0"));
+  CHECK_FALSE(version_at_least("5.0.14", "6.2.0"));
+  CHECK_FALSE(version_at_least("", "6.2.0"));
+  CHECK_FALSE(version_at_least("7.x", "6.2.0"));
+  CHECK_FALSE(version_at_least("7..0", "6.2.0"));
+}
+
+TEST_CASE("doctor: lines, JSON and the exit code") {
+  DoctorCheck ok{"memory", CheckStatus::ok, "used 1M", "{\"used\":1}"};
+  DoctorCheck warn{"persistence", CheckStatus::warn, "could not check: x", "{}"};
+  DoctorCheck fail{"dead-letters", CheckStatus::fail, "growing", "{}"};
+  CHECK(format_check_line(ok) == "ok    memory: used 1M");
+  CHECK(format_check_line(warn) == "WARN  persistence: could not check: x");
+  CHECK(format_check_line(fail) == "FAIL  dead-letters: growing");
+  CHECK(doctor_json({ok}) ==
+        R"({"status":"ok","checks":[{"name":"memory","status":"ok","message":"used 1M","details":{"used":1}}]})");
+  CHECK(doctor_json({ok, warn, fail}).starts_with(R"({"status":"fail","checks":[)"));
+  CHECK(doctor_json({}) == R"({"status":"ok","checks":[]})");
+  CHECK(doctor_exit_code({ok}, false) == 0);
+  CHECK(doctor_exit_code({ok, warn}, false) == 0);
+  CHECK(doctor_exit_code({ok, warn}, true) == 1);
+  CHECK(doctor_exit_code({fail, ok}, false) == 1);
+  CHECK(doctor_exit_code({}, true) == 0);
+}
+
+TEST_CASE("doctor: the clock check") {
+  // Redis's clock at the midpoint of a 10ms round trip: in agreement.
+  CHECK(judge_clock(1'000'000, 1'000'010, 1'000'005).status == CheckStatus::ok);
+  CHECK(judge_clock(1'000'000, 1'000'010, 1'000'005).message ==
+        "this host and Redis agree within 0ms (round trip 10ms)");
+  // 3s ahead of this host: a warning, and it says which way.
+  auto w = judge_clock(1'000'000, 1'000'000, 1'003'000);
+  CHECK(w.status == CheckStatus::warn);
+  CHECK(w.message.starts_with("this host is 3000ms behind Redis"));
+  CHECK(w.details == R"({"skew_ms":3000,"round_trip_ms":0})");
+  auto f = judge_clock(1'000'000, 1'000'000, 990'000);
+  CHECK(f.status == CheckStatus::fail);
+  CHECK(f.message.starts_with("this host is 10000ms ahead of Redis"));
+  // A slow round trip excuses what it cannot measure: 1.5s off with a 2s round trip.
+  CHECK(judge_clock(1'000'000, 1'002'000, 1'002'500).status == CheckStatus::ok);
 }

@@ -18,6 +18,7 @@
 
 #include "tobus/core/error.hpp"
 #include "tobus/process/signals.hpp"
+#include "tobus/state/doctor.hpp"
 #include "tobus/util/io.hpp"
 #include "tobus/util/json.hpp"
 #include "tobus/util/text.hpp"
@@ -213,11 +214,24 @@ class Records : Verbs {
       case StateVerb::dead_show:
       case StateVerb::dead_retry:
       case StateVerb::dead_purge: return run_dead_verb(address_, keys_, o_, out_);
+      case StateVerb::doctor: return doctor();
     }
     return exit_code::usage;
   }
 
  private:
+  int doctor() {
+    if (o_.claim_after.count() <= 0 || o_.dead_since.count() <= 0)
+      throw Error(ErrorKind::usage, "--claim-after and --dead-since must be longer than 0");
+    DoctorOptions d;
+    d.claim_after = o_.claim_after;
+    d.dead_since = o_.dead_since;
+    d.json = o_.json;
+    d.strict = o_.strict;
+    d.report = o_.report;
+    return run_doctor(address_, keys_, d, out_);
+  }
+
   // --- arguments
 
   void check_name() const {

@@ -79,6 +79,7 @@ std::optional<Fields> retry_fields(const DeadLetter& d, const std::vector<std::s
 enum class StateVerb {
   get, set, del, list, cas, incr, wait, watch, modules, types, jobs,  // records, the registry
   dead_list, dead_show, dead_retry, dead_purge,                 // dead letters
+  doctor,                                                       // a preflight check (doctor.hpp)
 };
 
 struct StateOptions {
@@ -96,6 +97,9 @@ struct StateOptions {
   std::string to;                    // dead retry --to (a route)
   std::optional<Millis> timeout;     // wait
   std::optional<Millis> older_than;  // dead purge
+  Millis claim_after{15'000};        // doctor --claim-after
+  Millis dead_since{3'600'000};      // doctor --dead-since
+  bool strict = false;               // doctor --strict
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
 };

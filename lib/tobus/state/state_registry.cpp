@@ -35,6 +35,77 @@ ModuleInstance parse_instance(std::string id, std::string_view json) {
 }
 
 namespace state_detail {
+
+// --- modules: collecting (shared with doctor.cpp)
+
+namespace {
+// One row per module, sorted by name: those in the registry, and those with only an inbox.
+std::vector<ModuleRow> module_rows(Connection& c, const Keys& keys) {
+  Reply reg = c.command({"HGETALL", keys.modules()});
+  if (reg.is_error()) read_error(c, reg, keys.modules(), "hash", "read the module registry");
+  std::map<std::string, ModuleRow> rows;
+  for (std::size_t i = 0; i + 1 < reg.size(); i += 2) {
+    ModuleRow& row = rows[std::string(reg[i].str())];
+    row.name = std::string(reg[i].str());
+    row.registered = true;
+    RegistryRecord rec;
+    if (parse_registry_json(std::string(reg[i + 1].str()), rec)) row.registry = rec;
+  }
+  // Inboxes of modules that never attached (a route naming a module nobody runs) show too.
+  const std::string inbox_prefix = keys.inbox("");
+  for (const auto& key : scan_keys(c, inbox_prefix + "*", "stream")) {
+    std::string name = key.substr(inbox_prefix.size());
+    if (!rows.count(name)) rows[name].name = name;
+  }
+  std::vector<ModuleRow> order;
+  for (auto& [name, row] : rows) order.push_back(std::move(row));
+  return order;
+}
+}  // namespace
+
+std::vector<ModuleRow> read_modules(Connection& c, const Keys& keys) {
+  std::vector<ModuleRow> rows = module_rows(c, keys);
+  // Each row's live instances, inbox length and pending count, pipelined in batches.
+  for (std::size_t start = 0; start < rows.size(); start += read_batch) {
+    std::size_t end = std::min(rows.size(), start + read_batch);
+    for (std::size_t i = start; i < end; ++i) {
+      const std::string& n = rows[i].name;
+      c.append({"HGETALL", keys.instances(n)});
+      c.append({"XLEN", keys.inbox(n)});
+      c.append({"XPENDING", keys.inbox(n), Keys::module_group});
+    }
+    for (std::size_t i = start; i < end; ++i) {
+      ModuleRow& row = rows[i];
+      Reply inst = c.read_reply(), len = c.read_reply(), pend = c.read_reply();
+      if (!inst.is_error()) {
+        row.instances.emplace();
+        for (std::size_t k = 0; k + 1 < inst.size(); k += 2)
+          row.instances->push_back(parse_instance(std::string(inst[k].str()), inst[k + 1].str()));
+      }
+      if (len.is_integer()) row.inbox = len.integer();
+      if (pend.is_array() && pend.size() > 0) row.pending = pend[0].integer();
+      else if (pend.is_error() && pend.str().starts_with("NOGROUP")) row.pending = 0;
+    }
+  }
+  return rows;
+}
+
+bool instance_live(const ModuleInstance& in, std::int64_t now) {
+  return in.known && now - in.heartbeat < instance_live_ms;
+}
+
+ModuleStatus module_status(const ModuleRow& row, std::int64_t now) {
+  ModuleStatus st;
+  st.seen = row.registry ? row.registry->last_seen : 0;
+  if (row.instances)
+    for (const auto& in : *row.instances) {
+      if (instance_live(in, now)) ++st.live;
+      if (in.known) st.seen = std::max(st.seen, in.heartbeat);
+    }
+  st.seen_known = st.seen > 0 || !row.registered || row.registry;
+  return st;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -96,102 +167,22 @@ class Registry : Verbs {
     return exit_code::ok;
   }
 
-  struct ModuleRow {
-    std::string name;
-    bool registered = false;
-    std::optional<RegistryRecord> registry;  // nullopt: unregistered or unreadable
-    std::optional<std::vector<ModuleInstance>> instances;  // nullopt: unreadable
-    std::optional<std::int64_t> inbox, pending;
-  };
-
   int modules() {
     if (o_.names_only) return module_names();
     Connection c = connect();
-    std::vector<ModuleRow> rows = module_rows(c);
-    read_module_streams(c, rows);
+    std::vector<ModuleRow> rows = read_modules(c, keys_);
     std::int64_t now = now_ms();
     out(o_.json ? modules_json(rows, now) : modules_table(rows, now));
     return exit_code::ok;
   }
 
-  // --- modules: collecting
-
-  // One row per module, sorted by name: those in the registry, and those with only an inbox.
-  std::vector<ModuleRow> module_rows(Connection& c) {
-    Reply reg = c.command({"HGETALL", keys_.modules()});
-    if (reg.is_error()) read_error(c, reg, keys_.modules(), "hash", "read the module registry");
-    std::map<std::string, ModuleRow> rows;
-    for (std::size_t i = 0; i + 1 < reg.size(); i += 2) {
-      ModuleRow& row = rows[std::string(reg[i].str())];
-      row.name = std::string(reg[i].str());
-      row.registered = true;
-      RegistryRecord rec;
-      if (parse_registry_json(std::string(reg[i + 1].str()), rec)) row.registry = rec;
-    }
-    // Inboxes of modules that never attached (a route naming a module nobody runs) show too.
-    const std::string inbox_prefix = keys_.inbox("");
-    for (const auto& key : scan_keys(c, inbox_prefix + "*", "stream")) {
-      std::string name = key.substr(inbox_prefix.size());
-      if (!rows.count(name)) rows[name].name = name;
-    }
-    std::vector<ModuleRow> order;
-    for (auto& [name, row] : rows) order.push_back(std::move(row));
-    return order;
-  }
-
-  // Each row's live instances, inbox length and pending count, pipelined in batches.
-  void read_module_streams(Connection& c, std::vector<ModuleRow>& rows) {
-    for (std::size_t start = 0; start < rows.size(); start += read_batch) {
-      std::size_t end = std::min(rows.size(), start + read_batch);
-      for (std::size_t i = start; i < end; ++i) {
-        const std::string& n = rows[i].name;
-        c.append({"HGETALL", keys_.instances(n)});
-        c.append({"XLEN", keys_.inbox(n)});
-        c.append({"XPENDING", keys_.inbox(n), Keys::module_group});
-      }
-      for (std::size_t i = start; i < end; ++i) {
-        ModuleRow& row = rows[i];
-        Reply inst = c.read_reply(), len = c.read_reply(), pend = c.read_reply();
-        if (!inst.is_error()) {
-          row.instances.emplace();
-          for (std::size_t k = 0; k + 1 < inst.size(); k += 2)
-            row.instances->push_back(parse_instance(std::string(inst[k].str()), inst[k + 1].str()));
-        }
-        if (len.is_integer()) row.inbox = len.integer();
-        if (pend.is_array() && pend.size() > 0) row.pending = pend[0].integer();
-        else if (pend.is_error() && pend.str().starts_with("NOGROUP")) row.pending = 0;
-      }
-    }
-  }
-
   // --- modules: rendering
-
-  static bool live(const ModuleInstance& in, std::int64_t now) {
-    return in.known && now - in.heartbeat < instance_live_ms;
-  }
-
-  // What a row's instances add up to: how many are live, and when the module was last seen.
-  struct ModuleStatus {
-    std::int64_t live = 0, seen = 0;
-    bool seen_known = false;  // false: `seen` is 0 because its registry entry is unreadable
-  };
-  static ModuleStatus status_of(const ModuleRow& row, std::int64_t now) {
-    ModuleStatus st;
-    st.seen = row.registry ? row.registry->last_seen : 0;
-    if (row.instances)
-      for (const auto& in : *row.instances) {
-        if (live(in, now)) ++st.live;
-        if (in.known) st.seen = std::max(st.seen, in.heartbeat);
-      }
-    st.seen_known = st.seen > 0 || !row.registered || row.registry;
-    return st;
-  }
 
   // One JSON object per line.
   std::string modules_json(const std::vector<ModuleRow>& rows, std::int64_t now) {
     std::string text;
     for (const ModuleRow& row : rows) {
-      ModuleStatus st = status_of(row, now);
+      ModuleStatus st = module_status(row, now);
       JsonObject j;
       j.add("name", row.name).add("status", st.live > 0 ? "up" : "down").add("registered", row.registered);
       std::optional<std::int64_t> first;
@@ -204,7 +195,7 @@ class Registry : Verbs {
         for (const auto& in : *row.instances) {
           if (arr.size() > 1) arr += ",";
           JsonObject i;
-          i.add("id", in.id).add("live", live(in, now)).add("known", in.known);
+          i.add("id", in.id).add("live", instance_live(in, now)).add("known", in.known);
           if (in.known)
             i.add("host", in.host).add("pid", in.pid).add("started", in.started)
                 .add("heartbeat", in.heartbeat).add("jobs", in.jobs);
@@ -226,7 +217,7 @@ class Registry : Verbs {
     std::vector<std::vector<std::string>> table_rows{
         {"MODULE", "STATUS", "INSTANCES", "INBOX", "PENDING", "LAST_SEEN"}};
     for (const ModuleRow& row : rows) {
-      ModuleStatus st = status_of(row, now);
+      ModuleStatus st = module_status(row, now);
       table_rows.push_back({escape_text(row.name), st.live > 0 ? "up" : "down",
                             row.instances ? std::to_string(st.live) : "unknown", num(row.inbox),
                             num(row.pending), st.seen_known ? age(st.seen) : "unknown"});

@@ -8,7 +8,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "tobus/core/registry.hpp"
 #include "tobus/state/state.hpp"
 #include "tobus/util/io.hpp"
 #include "tobus/util/json.hpp"
@@ -28,6 +30,30 @@ JsonObject& add_opt(JsonObject& o, std::string_view key, const std::string& v); 
 
 // Every key matching `match` (SCAN; the same key may come twice, so a set).
 std::set<std::string> scan_keys(Connection& c, const std::string& match, std::string_view type = {});
+
+// --- the modules (state_registry.cpp), as `modules` shows them and `doctor` checks them
+
+struct ModuleRow {
+  std::string name;
+  bool registered = false;
+  std::optional<RegistryRecord> registry;                // nullopt: unregistered or unreadable
+  std::optional<std::vector<ModuleInstance>> instances;  // nullopt: unreadable
+  std::optional<std::int64_t> inbox, pending;            // XLEN (acknowledged history included), XPENDING
+};
+// One row per module, sorted by name: those in the registry and those with only an inbox, each
+// with its instances, inbox length and pending count (pipelined in batches).
+std::vector<ModuleRow> read_modules(Connection& c, const Keys& keys);
+
+// An instance is live while its heartbeat (the module host's clock) is younger than
+// instance_live_ms by this host's clock.
+bool instance_live(const ModuleInstance& in, std::int64_t now);
+
+// What a row's instances add up to: how many are live, and when the module was last seen.
+struct ModuleStatus {
+  std::int64_t live = 0, seen = 0;
+  bool seen_known = false;  // false: `seen` is 0 because its registry entry is unreadable
+};
+ModuleStatus module_status(const ModuleRow& row, std::int64_t now);
 
 // What every verb runs with: where Redis is, the namespace, the options, where output goes.
 class Verbs {
