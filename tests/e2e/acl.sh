@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Least privilege (docs/security.md): the rules `tobus-state acl` prints, piped into redis-cli,
+# are enough for each program under its own user (the bus, two modules on a 2-hop route, a sender
+# with --wait, a watcher, an admin), and they refuse a module's user what is not its own: another
+# module's inbox, records and state, the dead-letter stream's deletion, FLUSHALL, CONFIG, KEYS.
+# A program run as the wrong user ends with exit 5 and one line naming the refusal.
+source "$(dirname "$0")/lib.sh"
+
+pw='acl-s3cret'
+printf '%s\n' "$pw" >"$T/pw"
+chmod 600 "$T/pw"
+
+# A user for the test's own looks, then the rules of every role, as an operator would apply them.
+rcli ACL SETUSER root on ">$pw" '~*' '&*' '+@all' >/dev/null || setup_fail "cannot create the test's user"
+apply() {  # apply ARGS...: tobus-state acl ARGS | redis-cli; every line must answer OK
+  local out
+  tobus-state acl "$@" --password-file "$T/pw" >"$T/rules" 2>"$T/rules.err" || fail "tobus-state acl $*: $(cat "$T/rules.err")"
+  [[ $(wc -l <"$T/rules") == 1 ]] || fail "tobus-state acl $*: expected one line, got: $(cat "$T/rules")"
+  out=$(rcli <"$T/rules")
+  assert_eq OK "$out" "redis-server takes the rules of '$*'"
+}
+apply bus
+apply module a --type loud
+apply module b
+apply sender
+apply watcher
+apply admin
+rcli ACL SETUSER default off >/dev/null
+rcli() { redis-cli -s "$T/redis.sock" --user root --pass "$pw" --no-auth-warning "$@"; }
+rcli PING >/dev/null || setup_fail "the test's user cannot log in"
+
+export TOBUS_REDIS_PASSWORD_FILE=$T/pw
+as() { echo "unix://$T/redis.sock?user=$NS-$1"; }  # the URL of role $1's user
+
+# b refuses a payload holding FAIL: a dead letter to look at and retry.
+cat >"$T/b.sh" <<'SH'
+#!/bin/sh
+x=$(cat)
+case $x in *FAIL*) echo "refusing $x" >&2; exit 1 ;; esac
+printf '%s!' "$x"
+SH
+chmod +x "$T/b.sh"
+start_bg bus tobus-bus --redis "$(as bus)"
+start_bg module.a tobus-module --redis "$(as module-a)" a --type loud -- tr a-z A-Z
+start_bg module.b tobus-module --redis "$(as module-b)" b -- "$T/b.sh"
+
+run send tobus-send --redis "$(as sender)" --to a,b -m abc --wait --timeout "$(secs 30)"
+assert_rc 0 "a 2-hop route with each program under its own user"
+assert_eq 'ABC!' "$(cat "$RUN_OUT")" "the result of a,b"
+run send2 sh -c 'printf "x\ny\nz\n" | tobus-send --redis "$1" --to @loud,b --wait --timeout "$2"' - "$(as sender)" \
+  "$(secs 30)"
+assert_rc 0 "three messages through a type the module joined"
+assert_eq $'X!\nY!\nZ!' "$(cat "$RUN_OUT")" "the results through @loud,b"
+run fail tobus-send --redis "$(as sender)" --to a,b -m fail --wait --timeout "$(secs 30)"
+assert_rc 1 "a message b refuses fails"
+
+# The watcher reads; the admin writes state and handles dead letters.
+run watch tobus-watch --redis "$(as watcher)" --since 1h --count 3 --timeout "$(secs 10)"
+assert_rc 0 "tobus-watch under the watcher user"
+run modules tobus-state --redis "$(as watcher)" modules --names
+assert_rc 0 "tobus-state modules under the watcher user"
+assert_eq $'a\nb' "$(cat "$RUN_OUT")" "the modules, as the watcher sees them"
+run record tobus-state --redis "$(as watcher)" get module:a status
+assert_rc 0 "a module's state record, read by the watcher"
+assert_eq running "$(cat "$RUN_OUT")" "module a's status record"
+run jobs tobus-state --redis "$(as watcher)" jobs b
+assert_rc 0 "tobus-state jobs under the watcher user"
+run types tobus-state --redis "$(as watcher)" types --names
+assert_eq loud "$(cat "$RUN_OUT")" "the types, as the watcher sees them"
+run dead tobus-state --redis "$(as watcher)" dead list
+assert_rc 0 "tobus-state dead list under the watcher user"
+assert_contains "handler exited with 1" "$(cat "$RUN_OUT")" "the dead letter, as the watcher sees it"
+run set tobus-state --redis "$(as admin)" set deploy version=2
+assert_rc 0 "tobus-state set under the admin user"
+run incr tobus-state --redis "$(as admin)" incr deploy n 5
+assert_eq 5 "$(cat "$RUN_OUT")" "tobus-state incr under the admin user"
+run retry tobus-state --redis "$(as admin)" dead retry --all --to a
+assert_rc 0 "tobus-state dead retry under the admin user"
+wait_for -t 20 test "$(rcli XLEN "$NS:dead")" = 0 || fail "the retried dead letter is still dead"
+run purge tobus-state --redis "$(as admin)" dead purge
+assert_rc 0 "tobus-state dead purge under the admin user"
+
+# A sender's user may not read the bus and inboxes: where a late message waits is not found, and
+# the sender says why.
+run late tobus-send --redis "$(as sender)" --to nobody -m x --wait --timeout 1s
+assert_rc 124 "a message nobody serves times out"
+assert_contains "it waits at a stream this Redis user may not read (its ACL)" "$(cat "$RUN_ERR")" \
+  "the sender says why it cannot tell where the message waits"
+
+# Nothing any program did was refused: no NOPERM in a log.
+if grep -l "NOPERM\|can't" "$T"/*.log; then fail "a program was refused something: $(grep -h "NOPERM\|can't" "$T"/*.log | head -5)"; fi
+
+# What a module's user may not do: each refused with NOPERM.
+refused() {  # refused USER CMD...: redis-cli as USER answers NOPERM (or a script's refusal)
+  local user=$1 out
+  shift
+  out=$(redis-cli -s "$T/redis.sock" --user "$NS-$user" --pass "$pw" --no-auth-warning "$@" 2>&1)
+  grep -Eq "NOPERM|can't" <<<"$out" || fail "$user may run '$*': $out"
+}
+rcli XADD "$NS:reply:someone" '*' v 1 >/dev/null
+rcli HSET "$NS:join:b:g1" part:0 x >/dev/null
+refused module-a XRANGE "$NS:in:b" - +
+refused module-a XREADGROUP GROUP module c1 COUNT 1 STREAMS "$NS:in:b" '>'
+refused module-a XADD "$NS:in:b" '*' v 1 route b
+refused module-a XGROUP CREATE "$NS:in:b" evil 0
+refused module-a HGETALL "$NS:module:b"
+refused module-a HGETALL "$NS:suspect:b"
+refused module-a HGETALL "$NS:state:module:b"
+refused module-a HGETALL "$NS:join:b:g1"
+refused module-a HGETALL "$NS:state:job:x"
+refused module-a SADD "$NS:type:other" a
+refused module-a XRANGE "$NS:bus" - +
+refused module-a XRANGE "$NS:dead" - +
+refused module-a XRANGE "$NS:reply:someone" - +
+refused module-a DEL "$NS:dead"
+refused module-a XTRIM "$NS:dead" MAXLEN 0
+refused module-a XDEL "$NS:dead" 0-1
+refused module-a PEXPIRE "$NS:dead" 1
+refused module-a UNLINK "$NS:bus"
+refused module-a FLUSHALL
+refused module-a FLUSHDB
+refused module-a CONFIG GET '*'
+refused module-a KEYS '*'
+# DEBUG is refused before ACLs look at it, SHUTDOWN would end the test: asked of ACL DRYRUN.
+dry_refused() {  # dry_refused USER CMD...
+  local user=$1 out
+  shift
+  out=$(rcli ACL DRYRUN "$NS-$user" "$@" 2>&1)
+  assert_contains "no permissions" "$out" "ACL DRYRUN $user $*"
+}
+dry_refused module-a DEBUG SLEEP 0
+dry_refused module-a SHUTDOWN
+dry_refused module-a ACL SETUSER "$NS-module-a" '+@all'
+dry_refused module-a MODULE LIST
+dry_refused module-a CLIENT KILL ID 1
+refused module-a EVAL "return redis.call('XRANGE', KEYS[1], '-', '+')" 1 "$NS:bus"
+refused module-a EVAL "return redis.call('DEL', KEYS[1])" 1 "$NS:bus"
+refused sender XRANGE "$NS:in:a" - +
+refused sender XADD "$NS:in:a" '*' v 1
+refused sender XRANGE "$NS:bus" - +
+refused sender HGETALL "$NS:state:deploy"
+refused watcher XADD "$NS:bus" '*' v 1
+refused watcher DEL "$NS:dead"
+refused watcher HSET "$NS:state:deploy" version 3
+refused watcher EVAL "return 1" 0
+refused admin FLUSHALL
+refused admin DEL "$NS:bus"
+refused bus FLUSHALL
+refused bus DEL "$NS:dead"
+[[ $(rcli XLEN "$NS:in:b") != 0 || $(rcli EXISTS "$NS:in:b") == 1 ]] || fail "b's inbox is gone"
+
+# The same rules as an aclfile: a redis-server loads them, and they are the rules ACL SETUSER made.
+{
+  for role in bus 'module a --type loud' 'module b' sender watcher admin; do
+    # shellcheck disable=SC2086
+    tobus-state acl $role --aclfile --password-file "$T/pw" || fail "tobus-state acl $role --aclfile"
+  done
+  echo "user default on nopass ~* &* +@all"
+} >"$T/users.acl"
+redis-server --port 0 --unixsocket "$T/redis2.sock" --unixsocketperm 700 --save '' --appendonly no \
+  --dir "$T" --aclfile "$T/users.acl" >"$T/redis2.log" 2>&1 &
+E2E_PIDS+=($!)
+wait_for -t 20 redis-cli -s "$T/redis2.sock" ping || fail "redis-server does not take the aclfile: $(tail -5 "$T/redis2.log")"
+assert_eq 6 "$(redis-cli -s "$T/redis2.sock" ACL LIST | grep -c " $NS-")" "the aclfile's users"
+# Redis lists the commands of a selector in no fixed order: the words of each user are compared.
+words() { grep " $NS-" | tr -d '()' | tr ' ' '\n' | sort; }
+assert_eq "$(rcli ACL LIST | words)" "$(redis-cli -s "$T/redis2.sock" ACL LIST | words)" \
+  "the aclfile's users are those ACL SETUSER made"
+
+# A program under the wrong user: exit 5 (permission denied), one line naming the refusal.
+denied() {  # denied LABEL CMD...
+  local label=$1
+  shift
+  run denied timeout "$(secs 20)" "$@" </dev/null
+  assert_rc 5 "$label"
+  [[ $(wc -l <"$RUN_ERR") == 1 ]] || fail "$label: expected one line on stderr, got: $(cat "$RUN_ERR")"
+  assert_match "NOPERM|can't" "$(cat "$RUN_ERR")" "$label: stderr names the refusal"
+  assert_empty_file "$RUN_OUT" "$label: nothing on stdout"
+  note "$label: $(cat "$RUN_ERR")"
+}
+denied "module b under module a's user" tobus-module --redis "$(as module-a)" b -- cat
+denied "a module joining a type its rules do not name" tobus-module --redis "$(as module-b)" b --type loud -- cat
+denied "tobus-send under the watcher user" tobus-send --redis "$(as watcher)" --to a -m x
+denied "tobus-state set under the watcher user" tobus-state --redis "$(as watcher)" set deploy version=3
+denied "tobus-state dead purge under the watcher user" tobus-state --redis "$(as watcher)" dead purge
+denied "tobus-watch under the sender user" tobus-watch --redis "$(as sender)" --count 1
+denied "tobus-bus under a module's user" tobus-bus --redis "$(as module-a)"
+pass
