@@ -2,6 +2,10 @@
 // those the programs send, found in bus/, module/, send/, watch/, state/ and redis/stream.cpp.
 #include "tobus/state/acl.hpp"
 
+#include <fnmatch.h>
+
+#include <algorithm>
+
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
 
@@ -166,6 +170,19 @@ AclRules acl_rules(const Keys& keys, const AclRequest& request) {
     case AclRole::admin: rules.grants = admin_grants(keys); break;
   }
   return rules;
+}
+
+bool acl_allows(const AclRules& rules, std::string_view command, std::string_view key, AclKey::Access need) {
+  auto has = [&](const AclGrant& g) { return std::find(g.commands.begin(), g.commands.end(), command) != g.commands.end(); };
+  if (key.empty()) return !rules.grants.empty() && rules.grants.front().keys.empty() && has(rules.grants.front());
+  auto covers = [need](Access a) { return a == Access::read_write || a == need; };
+  const std::string k(key);
+  for (const auto& g : rules.grants) {
+    if (g.keys.empty() || !has(g)) continue;
+    for (const auto& p : g.keys)
+      if (covers(p.access) && fnmatch(p.pattern.c_str(), k.c_str(), 0) == 0) return true;
+  }
+  return false;
 }
 
 std::string default_acl_user(const Keys& keys, AclRole role, std::string_view module) {

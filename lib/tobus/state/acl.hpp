@@ -56,6 +56,12 @@ struct AclRequest {
 // or type, or a name or type given to a role that takes none.
 AclRules acl_rules(const Keys& keys, const AclRequest& request);
 
+// Whether `rules` let their user run `command` (lower case, "client|id" for a subcommand) on `key`
+// with `need` access, as Redis decides it: a command without keys (`key` empty) by the first grant,
+// one with a key by any grant that has the command and a pattern matching the key (a glob) with at
+// least that access. For tests and checks of a user against its role (ACL DRYRUN asks the server).
+bool acl_allows(const AclRules& rules, std::string_view command, std::string_view key, AclKey::Access need);
+
 // NS-ROLE, or NS-module-NAME: tobus-bus, tobus-module-resize with the default namespace.
 std::string default_acl_user(const Keys& keys, AclRole role, std::string_view module);
 
