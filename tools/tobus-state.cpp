@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   acl->add_option("NAME", o.name, "The module (role module only)");
   acl->add_option("--type", o.types, "A type the module joins (repeatable)")->type_name("TYPE");
   acl->add_option("--user", o.user, "The Redis user (default: NAMESPACE-ROLE, NAMESPACE-module-NAME)")
-      ->type_name("NAME");
+      ->type_name("TEXT");
   acl->add_option("--password-file", o.password_file,
                   "The user's password, first line (its SHA-256 is printed; without it the user is off)")
       ->type_name("PATH");
