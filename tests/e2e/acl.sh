@@ -19,12 +19,12 @@ apply() {  # apply ARGS...: tobus-state acl ARGS | redis-cli; every line must an
   out=$(rcli <"$T/rules")
   assert_eq OK "$out" "redis-server takes the rules of '$*'"
 }
-apply bus
-apply module a --type loud
-apply module b
-apply sender
-apply watcher
-apply admin
+roles=(bus 'module a --type loud' 'module b' 'module c --type fan' 'module d --type fan' 'module j' sender watcher
+  admin)
+for role in "${roles[@]}"; do
+  # shellcheck disable=SC2086
+  apply $role
+done
 rcli ACL SETUSER default off >/dev/null
 rcli() { redis-cli -s "$T/redis.sock" --user root --pass "$pw" --no-auth-warning "$@"; }
 rcli PING >/dev/null || setup_fail "the test's user cannot log in"
@@ -42,7 +42,20 @@ SH
 chmod +x "$T/b.sh"
 start_bg bus tobus-bus --redis "$(as bus)"
 start_bg module.a tobus-module --redis "$(as module-a)" a --type loud -- tr a-z A-Z
+a_pid=$E2E_LAST_PID
 start_bg module.b tobus-module --redis "$(as module-b)" b -- "$T/b.sh"
+
+# A fan-out to a type and a join: SCAN, the join's Lua scripts, its lock and the fan-out records.
+for m in c d; do
+  start_bg "module.$m" tobus-module --redis "$(as "module-$m")" "$m" --type fan -- sh -c "printf '$m:%s' \"\$(cat)\""
+done
+start_bg module.j tobus-module --redis "$(as module-j)" j --join -- \
+  sh -c 'printf "%s/%s " "$TOBUS_JOIN_PARTS" "$TOBUS_JOIN_EXPECTED"; cat'
+members_are() { [[ $(rcli SCARD "$NS:type:$1") == "$2" ]]; }
+wait_for -t 30 members_are fan 2 || fail "c and d did not join type fan"
+run join tobus-send --redis "$(as sender)" --to @fan,j -m q --wait --timeout "$(secs 30)"
+assert_rc 0 "a fan-out and a join, each module under its own user"
+assert_bytes "$RUN_OUT" '2/2 c:q\nd:q\n' "the joined result"
 
 run send tobus-send --redis "$(as sender)" --to a,b -m abc --wait --timeout "$(secs 30)"
 assert_rc 0 "a 2-hop route with each program under its own user"
@@ -57,21 +70,31 @@ assert_rc 1 "a message b refuses fails"
 # The watcher reads; the admin writes state and handles dead letters.
 run watch tobus-watch --redis "$(as watcher)" --since 1h --count 3 --timeout "$(secs 10)"
 assert_rc 0 "tobus-watch under the watcher user"
+run stats tobus-watch --redis "$(as watcher)" --stats --count 1
+assert_rc 0 "tobus-watch --stats under the watcher user"
+assert_contains "j" "$(cat "$RUN_OUT")" "the statistics name the modules"
 run modules tobus-state --redis "$(as watcher)" modules --names
 assert_rc 0 "tobus-state modules under the watcher user"
-assert_eq $'a\nb' "$(cat "$RUN_OUT")" "the modules, as the watcher sees them"
+assert_eq $'a\nb\nc\nd\nj' "$(cat "$RUN_OUT")" "the modules, as the watcher sees them"
 run record tobus-state --redis "$(as watcher)" get module:a status
 assert_rc 0 "a module's state record, read by the watcher"
 assert_eq running "$(cat "$RUN_OUT")" "module a's status record"
 run jobs tobus-state --redis "$(as watcher)" jobs b
 assert_rc 0 "tobus-state jobs under the watcher user"
 run types tobus-state --redis "$(as watcher)" types --names
-assert_eq loud "$(cat "$RUN_OUT")" "the types, as the watcher sees them"
+assert_eq $'fan\nloud' "$(cat "$RUN_OUT")" "the types, as the watcher sees them"
 run dead tobus-state --redis "$(as watcher)" dead list
 assert_rc 0 "tobus-state dead list under the watcher user"
 assert_contains "handler exited with 1" "$(cat "$RUN_OUT")" "the dead letter, as the watcher sees it"
+start_bg waiter tobus-state --redis "$(as watcher)" wait deploy version=2 --timeout "$(secs 30)"
+waiter=$E2E_LAST_PID
 run set tobus-state --redis "$(as admin)" set deploy version=2
 assert_rc 0 "tobus-state set under the admin user"
+wait_proc "$waiter"
+assert_eq 0 "$RC" "tobus-state wait under the watcher user saw the admin's change"
+run watchstate tobus-state --redis "$(as watcher)" list
+assert_rc 0 "tobus-state list under the watcher user"
+assert_contains deploy "$(cat "$RUN_OUT")" "the records, as the watcher sees them"
 run incr tobus-state --redis "$(as admin)" incr deploy n 5
 assert_eq 5 "$(cat "$RUN_OUT")" "tobus-state incr under the admin user"
 run retry tobus-state --redis "$(as admin)" dead retry --all --to a
@@ -86,6 +109,17 @@ run late tobus-send --redis "$(as sender)" --to nobody -m x --wait --timeout 1s
 assert_rc 124 "a message nobody serves times out"
 assert_contains "it waits at a stream this Redis user may not read (its ACL)" "$(cat "$RUN_ERR")" \
   "the sender says why it cannot tell where the message waits"
+
+# The module's records were written under its user: instances, the state record, job records.
+assert_eq 1 "$(rcli HLEN "$NS:module:a")" "module a's instance (heartbeat)"
+stop_proc "$a_pid"
+assert_eq 143 "$RC" "module a stops on SIGTERM"
+run done tobus-state --redis "$(as watcher)" get module:a
+assert_contains "status=stopped" "$(cat "$RUN_OUT")" "module a's state record says it stopped"
+assert_match "^done=[1-9]" "$(tr ' ' '\n' <"$RUN_OUT")" "module a's state record counts what it did"
+run jobs tobus-state --redis "$(as watcher)" jobs --json
+assert_match '"status":"done","module":"b"' "$(cat "$RUN_OUT")" "b's job records"
+assert_match '"status":"done","module":"j"' "$(cat "$RUN_OUT")" "the join's job record"
 
 # Nothing any program did was refused: no NOPERM in a log.
 if grep -l "NOPERM\|can't" "$T"/*.log; then fail "a program was refused something: $(grep -h "NOPERM\|can't" "$T"/*.log | head -5)"; fi
@@ -151,7 +185,7 @@ refused bus DEL "$NS:dead"
 
 # The same rules as an aclfile: a redis-server loads them, and they are the rules ACL SETUSER made.
 {
-  for role in bus 'module a --type loud' 'module b' sender watcher admin; do
+  for role in "${roles[@]}"; do
     # shellcheck disable=SC2086
     tobus-state acl $role --aclfile --password-file "$T/pw" || fail "tobus-state acl $role --aclfile"
   done
@@ -161,11 +195,31 @@ redis-server --port 0 --unixsocket "$T/redis2.sock" --unixsocketperm 700 --save 
   --dir "$T" --aclfile "$T/users.acl" >"$T/redis2.log" 2>&1 &
 E2E_PIDS+=($!)
 wait_for -t 20 redis-cli -s "$T/redis2.sock" ping || fail "redis-server does not take the aclfile: $(tail -5 "$T/redis2.log")"
-assert_eq 6 "$(redis-cli -s "$T/redis2.sock" ACL LIST | grep -c " $NS-")" "the aclfile's users"
+assert_eq "${#roles[@]}" "$(redis-cli -s "$T/redis2.sock" ACL LIST | grep -c " $NS-")" "the aclfile's users"
 # Redis lists the commands of a selector in no fixed order: the words of each user are compared.
 words() { grep " $NS-" | tr -d '()' | tr ' ' '\n' | sort; }
 assert_eq "$(rcli ACL LIST | words)" "$(redis-cli -s "$T/redis2.sock" ACL LIST | words)" \
   "the aclfile's users are those ACL SETUSER made"
+
+# Without --password-file the user is created off: it cannot log in until a password is set.
+run nopw tobus-state acl sender --user "$NS-nopw"
+assert_rc 0 "tobus-state acl without a password file"
+assert_match "^ACL SETUSER $NS-nopw reset off resetchannels -@all " "$(cat "$RUN_OUT")" "a user without a password is off"
+assert_contains "is created off" "$(cat "$RUN_ERR")" "and a warning says so"
+assert_eq OK "$(rcli <"$RUN_OUT")" "redis-server takes it"
+out=$(redis-cli -s "$T/redis.sock" --user "$NS-nopw" --pass '' --no-auth-warning PING 2>&1)
+assert_match "WRONGPASS|disabled" "$out" "the user without a password cannot log in"
+# Bad roles, names and files: exit 2, nothing on stdout.
+for bad in "module" "module a*b" "root" "bus a" "watcher --type t" "module a --type a:b" "sender --user a*b" \
+  "sender --password-file $T/none"; do
+  set -f  # a*b is a name, not a glob
+  # shellcheck disable=SC2086
+  run bad tobus-state acl $bad
+  set +f
+  assert_rc 2 "tobus-state acl $bad"
+  assert_empty_file "$RUN_OUT" "tobus-state acl $bad: nothing on stdout"
+  assert_match "^tobus-state: error: " "$(head -1 "$RUN_ERR")" "tobus-state acl $bad: one error line"
+done
 
 # A program under the wrong user: exit 5 (permission denied), one line naming the refusal.
 denied() {  # denied LABEL CMD...
