@@ -19,8 +19,8 @@ apply() {  # apply ARGS...: tobus-state acl ARGS | redis-cli; every line must an
   out=$(rcli <"$T/rules")
   assert_eq OK "$out" "redis-server takes the rules of '$*'"
 }
-roles=(bus 'module a --type loud' 'module b' 'module c --type fan' 'module d --type fan' 'module j' sender watcher
-  admin)
+roles=(bus 'module a --type loud' 'module b' 'module c --type fan' 'module d --type fan' 'module j' 'module s' sender
+  watcher admin)
 for role in "${roles[@]}"; do
   # shellcheck disable=SC2086
   apply $role
@@ -109,6 +109,19 @@ run late tobus-send --redis "$(as sender)" --to nobody -m x --wait --timeout 1s
 assert_rc 124 "a message nobody serves times out"
 assert_contains "it waits at a stream this Redis user may not read (its ACL)" "$(cat "$RUN_ERR")" \
   "the sender says why it cannot tell where the message waits"
+
+# A module killed while it handles a message: another instance takes the message over (XAUTOCLAIM,
+# XPENDING) and runs it alone (its suspects hash), under the module's user.
+start_bg module.s1 tobus-module --redis "$(as module-s)" s -- sh -c 'touch "$T/s.started"; sleep 30; cat'
+s1=$E2E_LAST_PID
+tobus-send --redis "$(as sender)" --to s -m z --wait --timeout "$(secs 60)" >"$T/s.out" 2>"$T/s.err" &
+spid=$!
+wait_for -t 20 test -e "$T/s.started" || fail "s never started its handler"
+kill -KILL "$s1"
+start_bg module.s2 tobus-module --redis "$(as module-s)" s --claim-after 1s -- cat
+wait_proc "$spid"
+assert_eq 0 "$RC" "the message taken over by another instance of s (stderr: $(cat "$T/s.err"))"
+assert_eq z "$(cat "$T/s.out")" "its result"
 
 # The module's records were written under its user: instances, the state record, job records.
 assert_eq 1 "$(rcli HLEN "$NS:module:a")" "module a's instance (heartbeat)"
@@ -200,6 +213,39 @@ assert_eq "${#roles[@]}" "$(redis-cli -s "$T/redis2.sock" ACL LIST | grep -c " $
 words() { grep " $NS-" | tr -d '()' | tr ' ' '\n' | sort; }
 assert_eq "$(rcli ACL LIST | words)" "$(redis-cli -s "$T/redis2.sock" ACL LIST | words)" \
   "the aclfile's users are those ACL SETUSER made"
+
+# What the programs send and do not check the answer of (maintenance, records, a stop): allowed.
+dry_allowed() {  # dry_allowed USER CMD...
+  local user=$1 out
+  shift
+  out=$(rcli ACL DRYRUN "$NS-$user" "$@" 2>&1)
+  assert_eq OK "$out" "ACL DRYRUN $user $*"
+}
+for key in "$NS:bus" "$NS:in:a"; do
+  dry_allowed bus XINFO GROUPS "$key"
+  dry_allowed bus XPENDING "$key" module
+  dry_allowed bus XTRIM "$key" MINID 0-1
+done
+dry_allowed bus XAUTOCLAIM "$NS:bus" bus c1 1000 0-0 COUNT 1
+dry_allowed bus HGET "$NS:modules" a
+dry_allowed bus HSET "$NS:modules" a '{}'
+dry_allowed bus CLIENT UNBLOCK 1
+dry_allowed module-a XCLAIM "$NS:in:a" module c1 0 1-1 JUSTID
+dry_allowed module-a XAUTOCLAIM "$NS:in:a" module c1 1000 0-0 COUNT 1
+dry_allowed module-a XPENDING "$NS:in:a" module 1-1 1-1 1 c1
+dry_allowed module-a HSET "$NS:module:a" i '{}'
+dry_allowed module-a HDEL "$NS:module:a" i
+dry_allowed module-a HSET "$NS:suspect:a" 1-1 '1 i'
+dry_allowed module-a HGET "$NS:suspect:a" 1-1
+dry_allowed module-a HDEL "$NS:suspect:a" 1-1
+dry_allowed module-a HSET "$NS:modules" a '{}'
+dry_allowed module-a PEXPIRE "$NS:state:job:1-1" 1000
+dry_allowed module-a PEXPIRE "$NS:join:a:g:lock" 1000
+dry_allowed module-a CLIENT UNBLOCK 1
+dry_allowed module-a SCRIPT LOAD 'return 1'
+dry_allowed sender DEL "$NS:reply:h:1:ab"
+dry_allowed watcher XINFO GROUPS "$NS:in:a"
+dry_allowed watcher CLIENT UNBLOCK 1
 
 # Without --password-file the user is created off: it cannot log in until a password is set.
 run nopw tobus-state acl sender --user "$NS-nopw"
