@@ -6,6 +6,10 @@
 # A program run as the wrong user ends with exit 5 and one line naming the refusal.
 source "$(dirname "$0")/lib.sh"
 
+# Selectors and %R~/%W~ came with Redis 7.0.
+major=$(rcli INFO server | sed -n 's/^redis_version:\([0-9]*\).*/\1/p')
+((major >= 7)) || skip "redis-server $major.x has no ACL selectors (7.0 or later)"
+
 pw='acl-s3cret'
 printf '%s\n' "$pw" >"$T/pw"
 chmod 600 "$T/pw"
