@@ -101,6 +101,10 @@ assert_rc 0 "tobus-state list under the watcher user"
 assert_contains deploy "$(cat "$RUN_OUT")" "the records, as the watcher sees them"
 run incr tobus-state --redis "$(as admin)" incr deploy n 5
 assert_eq 5 "$(cat "$RUN_OUT")" "tobus-state incr under the admin user"
+run cas tobus-state --redis "$(as admin)" cas lock owner '' me
+assert_rc 0 "tobus-state cas under the admin user"
+run del tobus-state --redis "$(as admin)" del lock
+assert_rc 0 "tobus-state del under the admin user"
 run retry tobus-state --redis "$(as admin)" dead retry --all --to a
 assert_rc 0 "tobus-state dead retry under the admin user"
 wait_for -t 20 test "$(rcli XLEN "$NS:dead")" = 0 || fail "the retried dead letter is still dead"
