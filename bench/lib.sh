@@ -45,3 +45,14 @@ wait_for() {
   done
   return 1
 }
+
+# free_port: a loopback TCP port nothing listens on now (bash's /dev/tcp finds none there).
+free_port() {
+  local p i
+  for ((i = 0; i < 50; i++)); do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "$prog: error: no free loopback port found" >&2
+  return 1
+}

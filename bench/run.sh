@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tobus benchmark: what tobus reaches beside redis-benchmark, on the same server, in one run.
 #
-# Starts a private redis-server on a unix socket in a temp dir, measures, prints one table, and
+# Starts a private redis-server (on a unix socket, or loopback TCP, or TLS) in a temp dir, measures,
+# prints one table, and
 # stops everything it started. It reports: a missed target is a line in the table, not a failure.
 # Every stage is bounded by a timeout, so the script always ends. See docs/performance.md.
 
@@ -16,7 +17,7 @@ source "$root/bench/lib.sh"
 
 usage() {
   cat <<EOF
-Usage: bash bench/run.sh [--quick] [--aof] [--build DIR] [--keep]
+Usage: bash bench/run.sh [--quick] [--aof] [--transport unix|tcp|tls] [--build DIR] [--keep]
 
 Measures, beside redis-benchmark on one private redis-server:
   R     redis-benchmark -c 1 -P 64 XADD (the reference rate) and -c 1 -P 1 PING p50/p99
@@ -31,13 +32,16 @@ Measures, beside redis-benchmark on one private redis-server:
 Options:
   --quick       smaller message counts (about a third of the run time)
   --aof         run redis-server with appendonly yes, appendfsync everysec (the durable figure)
+  --transport T how everything (redis-benchmark too) reaches the server: unix (a unix socket, the
+                default), tcp (loopback), tls (loopback TLS, rediss://, a certificate made with
+                openssl for this run): compare tcp and tls runs for the cost of TLS
   --build DIR   build directory holding tools/ (default: $root/build)
   --keep        keep the temp dir (server log, program logs) and print its path
   -h, --help    this help
 EOF
 }
 
-quick=0 aof=0 keep=0
+quick=0 aof=0 keep=0 transport=unix
 build=$root/build
 while (($#)); do
   case $1 in
@@ -50,11 +54,18 @@ while (($#)); do
       shift
       ;;
     --build=*) build=${1#--build=} ;;
+    --transport)
+      (($# >= 2)) || usage_error "option '--transport' needs unix, tcp or tls"
+      transport=$2
+      shift
+      ;;
+    --transport=*) transport=${1#--transport=} ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
   shift
 done
+case $transport in unix | tcp | tls) ;; *) usage_error "--transport is unix, tcp or tls, not '$transport'" ;; esac
 
 # Message counts. --quick keeps every stage but shrinks it.
 if ((quick)); then
@@ -88,10 +99,38 @@ if ! mkdir "$tmp/bin" || ! cp "$send" "$bus" "$module" "$tmp/bin/"; then
 fi
 send=$tmp/bin/tobus-send bus=$tmp/bin/tobus-bus module=$tmp/bin/tobus-module
 sock=$tmp/redis.sock
-url=unix://$sock
+# What redis-cli and redis-benchmark are given to reach the server, and the programs' URL.
+case $transport in
+  unix)
+    url=unix://$sock
+    client_args=(-s "$sock")
+    ;;
+  tcp | tls)
+    port=$(free_port) || { rm -rf "$tmp"; exit 1; }
+    url=redis://127.0.0.1:$port
+    client_args=(-h 127.0.0.1 -p "$port")
+    ;;
+esac
+if [[ $transport == tls ]]; then
+  # A CA and a server certificate for 127.0.0.1, for this run only.
+  if ! { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+           -keyout "$tmp/ca.key" -out "$tmp/ca.pem" &&
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+           -keyout "$tmp/server.key" -out "$tmp/server.csr" &&
+         printf 'subjectAltName=IP:127.0.0.1\n' >"$tmp/server.ext" &&
+         openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+           -days 1 -extfile "$tmp/server.ext" -out "$tmp/server.pem"; } >/dev/null 2>&1; then
+    echo "$prog: error: openssl could not make the certificates for --transport tls" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  url=rediss://127.0.0.1:$port
+  client_args+=(--tls --cacert "$tmp/ca.pem")
+  export TOBUS_TLS_CA=$tmp/ca.pem
+fi
 
 # --- helpers -----------------------------------------------------------------------------------
-rcli() { redis-cli -s "$sock" "$@"; }
+rcli() { redis-cli "${client_args[@]}" "$@"; }
 
 # stamp VAR: VAR = seconds since the epoch, to the microsecond, without a fork (bash 5).
 stamp() { printf -v "$1" '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
@@ -161,8 +200,13 @@ measure() {
   local server_args persistence redis_pid redis_version cpu_model commit load_start load_end
   local bus_pid p_pid q_pid setup_ok i line
 
-  server_args=(--port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$tmp" --save ''
-               --logfile "$tmp/redis.log" --daemonize no)
+  server_args=(--dir "$tmp" --save '' --logfile "$tmp/redis.log" --daemonize no)
+  case $transport in
+    unix) server_args+=(--port 0 --unixsocket "$sock" --unixsocketperm 700) ;;
+    tcp) server_args+=(--port "$port" --bind 127.0.0.1) ;;
+    tls) server_args+=(--port 0 --bind 127.0.0.1 --tls-port "$port" --tls-cert-file "$tmp/server.pem"
+                       --tls-key-file "$tmp/server.key" --tls-ca-cert-file "$tmp/ca.pem" --tls-auth-clients no) ;;
+  esac
   if ((aof)); then
     server_args+=(--appendonly yes --appendfsync everysec)
     persistence="appendonly yes, appendfsync everysec"
@@ -175,7 +219,7 @@ measure() {
   echo "$redis_pid" >"$tmp/redis.pid"
   server_up() { [[ $(rcli PING 2>/dev/null) == PONG ]]; }
   if ! wait_for 100 server_up; then
-    echo "$prog: error: redis-server did not answer on '$sock' within 10s" >&2
+    echo "$prog: error: redis-server did not answer at '$url' within 10s" >&2
     log_tail "$tmp/redis.log"
     return 1
   fi
@@ -189,13 +233,17 @@ measure() {
   load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
   echo "tobus benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')$( ((quick)) && echo ', --quick')"
   echo "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}; Linux $(uname -r)"
-  echo "redis-server $redis_version on a unix socket, $persistence"
+  case $transport in
+    unix) echo "redis-server $redis_version on a unix socket, $persistence" ;;
+    tcp) echo "redis-server $redis_version on loopback TCP, $persistence" ;;
+    tls) echo "redis-server $redis_version on loopback TLS ($url; redis-benchmark --tls too), $persistence" ;;
+  esac
   echo "tobus: $("$send" --version 2>/dev/null) ($build); commit $commit"
   echo "load average at start: $load_start"
   echo
 
   # --- R: raw Redis. CSV columns: test, rps, avg, min, p50, p95, p99, max (ms).
-  bench_csv() { redis-benchmark -s "$sock" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"'; }
+  bench_csv() { redis-benchmark "${client_args[@]}" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"'; }
   local xadd_runs=() ping_p50s=() ping_p99s=() R ping_p50 ping_p99
   for ((i = 0; i < reps; i++)); do
     line=$(bench_csv -c 1 -P 64 -n "$xadd_n" XADD bench '*' f v)
