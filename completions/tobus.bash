@@ -299,6 +299,7 @@ _tobus() {
                 mapfile -t cands < <(__tobus_records "$prog")
                 ;;
             tobus-state:jobs) mapfile -t cands < <(__tobus_modules "$prog") ;;
+            tobus-state:acl) cands=(bus module sender watcher admin) ;;
             tobus-state:dead\ show | tobus-state:dead\ retry) mapfile -t cands < <(__tobus_dead "$prog") ;;
             esac
         fi

@@ -215,6 +215,7 @@ function __tobus_complete_options
             complete -c $prog -n '__tobus_first_arg_at get set del cas incr wait list watch' -x \
                 -a '(__tobus_records)' -d 'state record'
             complete -c $prog -n '__tobus_first_arg_at jobs' -x -a '(__tobus_modules)' -d module
+            complete -c $prog -n '__tobus_first_arg_at acl' -x -a 'bus module sender watcher admin' -d role
             complete -c $prog -n '__tobus_first_arg_at "dead show" "dead retry"' -x \
                 -a '(__tobus_dead)' -d 'dead letter'
     end

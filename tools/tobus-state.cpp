@@ -93,6 +93,18 @@ int main(int argc, char** argv) {
   tobus::add_duration_option(*doctor, "--dead-since", [&o](tobus::Millis d) { o.dead_since = d; },
                              "Dead letters younger than this are new: the stream grows (default: 1h)");
   doctor->add_flag("--strict", o.strict, "Warnings exit 1 too");
+  auto* acl = verb("acl", tobus::StateVerb::acl, "Print the Redis ACL rules of a role (no Redis needed)");
+  acl->add_option("ROLE", o.role, "bus, module, sender, watcher or admin")
+      ->required()
+      ->check(CLI::IsMember({"bus", "module", "sender", "watcher", "admin"}));
+  acl->add_option("NAME", o.name, "The module (role module only)");
+  acl->add_option("--type", o.types, "A type the module joins (repeatable)")->type_name("TYPE");
+  acl->add_option("--user", o.user, "The Redis user (default: NAMESPACE-ROLE, NAMESPACE-module-NAME)")
+      ->type_name("TEXT");
+  acl->add_option("--password-file", o.password_file,
+                  "The user's password, first line (its SHA-256 is printed; without it the user is off)")
+      ->type_name("PATH");
+  acl->add_flag("--aclfile", o.aclfile, "Print a line of an aclfile instead of ACL SETUSER");
   app.require_subcommand(1);
   // The commands are listed with their options in the footer; CLI11's own list would repeat them.
   for (auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) sub->group("");
@@ -100,6 +112,7 @@ int main(int argc, char** argv) {
 
   return program.run(argc, argv, [&] {
     o.report = program.reporter();
+    if (o.verb == tobus::StateVerb::acl) return tobus::run_acl(program.keys(), o, STDOUT_FILENO);
     // --names serves shell completions: no waiting for a bus that may be starting.
     return tobus::run_state(program.redis_address(!o.names_only && o.verb != tobus::StateVerb::doctor), program.keys(), o, STDOUT_FILENO);
   });

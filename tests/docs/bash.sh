@@ -125,6 +125,8 @@ if built tobus-state; then
     done
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-state get deploy ")
     check "tobus-state get deploy <TAB>: no record name for the FIELD" eval '! has "$got" upper'
+    got=$(complete_line "tobus-state acl ")
+    check "tobus-state acl <TAB> offers the roles" same "$(sort <<<"$got")" $'admin\nbus\nmodule\nsender\nwatcher'
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-state modules ")
     check "tobus-state modules <TAB>: no argument, its options" same "$got" "$(options_at tobus-state modules)"
 fi

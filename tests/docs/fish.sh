@@ -115,6 +115,8 @@ if built tobus-state; then
         check "tobus-state ${c%%:*} <TAB>: asks 'tobus-state -n ns1 ${c#*:}' ($(cat "$SCRATCH/state.log"))" \
             grep -qxF -- "-n ns1 ${c#*:}" "$SCRATCH/state.log"
     done
+    got=$(complete_line "tobus-state acl ")
+    check "tobus-state acl <TAB> offers the roles" same "$(sort <<<"$got")" $'admin\nbus\nmodule\nsender\nwatcher'
     got=$(PATH=$SCRATCH/state:$PATH complete_line "tobus-state get deploy ")
     check "tobus-state get deploy <TAB>: no record name for the FIELD" eval '! has "$got" upper'
 fi

@@ -114,6 +114,8 @@ if built tobus-state; then
         check "tobus-state ${c%%:*} <TAB>: asks 'tobus-state -n ns1 ${c#*:}' ($(cat "$SCRATCH/state.log"))" \
             grep -qxF -- "-n ns1 ${c#*:}" "$SCRATCH/state.log"
     done
+    got=$(complete_line "tobus-state acl ")
+    check "tobus-state acl <TAB> offers the roles" same "$(sort <<<"$got")" $'admin\nbus\nmodule\nsender\nwatcher'
 fi
 
 # A real bus: the values come from it; then Redis unreachable, or not answering (zsh's _arguments

@@ -109,7 +109,12 @@ class Worker {
 
   void run() {
     ensure_group(cmd_, inbox_, Keys::module_group);
-    for (const auto& type : options_.types) cmd_.command({"SADD", keys_.type(type), options_.name});
+    for (const auto& type : options_.types) {
+      // Refused (an ACL without this type, a key of another kind): said, not ignored: the module
+      // would never get the type's copies.
+      Reply r = cmd_.command({"SADD", keys_.type(type), options_.name});
+      if (r.is_error()) throw_reply_error(r, "join type '" + type + "'");
+    }
     records_.mark_started();
     heartbeat();
     options_.report.info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());

@@ -21,7 +21,14 @@ void ModuleRecords::heartbeat(Connection& c) {
                      ",\"started\":" + std::to_string(started_ms_) +
                      ",\"heartbeat\":" + std::to_string(now_ms()) +
                      ",\"jobs\":" + std::to_string(options_.jobs) + "}";
-  c.command({"HSET", keys_.instances(options_.name), instance_, json});
+  // Refused (an ACL, a key of another kind): the module works on, unseen by tobus-state modules;
+  // said once, not every heartbeat.
+  Reply r = c.command({"HSET", keys_.instances(options_.name), instance_, json});
+  if (r.is_error() && !heartbeat_refused_)
+    options_.report.warn("cannot write the heartbeat to '{}': {}, working on", keys_.instances(options_.name), r.str());
+  else if (!r.is_error() && heartbeat_refused_)
+    options_.report.info("the heartbeat is written to '{}' again", keys_.instances(options_.name));
+  heartbeat_refused_ = r.is_error();
   registry_.note(options_.name, now_ms());
   registry_.flush(c);
   flush_module_record(c, "running");

@@ -56,6 +56,7 @@ class ModuleRecords {
   std::int64_t started_ms_ = 0;
   long long done_since_flush_ = 0, failed_since_flush_ = 0;
   std::string last_failure_;
+  bool heartbeat_refused_ = false;  // said once, until a heartbeat is taken again
 };
 
 }  // namespace tobus

@@ -315,10 +315,12 @@ std::map<std::string, std::string> locate(Connection& c, const Keys& keys,
   std::map<std::string, std::pair<std::size_t, std::string>> best;  // id → (hops left + bus?, where)
   std::unordered_map<std::string, bool> wanted;
   for (const auto& id : ids) wanted[id] = true;
+  bool refused = false;
   auto scan = [&](const std::string& key, bool is_bus) {
     std::string start = "-";
     for (int pages = 0; pages < 100; ++pages) {
       Reply r = c.command({"XRANGE", key, start, "+", "COUNT", "1000"});
+      if (is_denied(r)) refused = true;  // a sender's ACL user need not read the bus and inboxes
       auto entries = parse_entries(r);
       for (const auto& e : entries) {
         std::string id, route_text;
@@ -347,6 +349,7 @@ std::map<std::string, std::string> locate(Connection& c, const Keys& keys,
   std::string cursor = "0";
   do {
     Reply r = c.command({"SCAN", cursor, "MATCH", keys.inbox("*"), "TYPE", "stream", "COUNT", "1000"});
+    if (is_denied(r)) refused = true;
     if (!r.is_array() || r.size() < 2) break;
     cursor = std::string(r[0].str());
     for (std::size_t i = 0; i < r[1].size() && inboxes.size() < 1000; ++i) {
@@ -357,6 +360,8 @@ std::map<std::string, std::string> locate(Connection& c, const Keys& keys,
   for (const auto& inbox : inboxes) scan(inbox, false);
   std::map<std::string, std::string> out;
   for (const auto& [id, b] : best) out[id] = b.second;
+  if (refused)
+    for (const auto& id : ids) out.try_emplace(id, "a stream this Redis user may not read (its ACL)");
   return out;
 }
 

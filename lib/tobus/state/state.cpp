@@ -215,6 +215,7 @@ class Records : Verbs {
       case StateVerb::dead_retry:
       case StateVerb::dead_purge: return run_dead_verb(address_, keys_, o_, out_);
       case StateVerb::doctor: return doctor();
+      case StateVerb::acl: return run_acl(keys_, o_, out_);
     }
     return exit_code::usage;
   }

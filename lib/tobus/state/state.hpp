@@ -80,6 +80,7 @@ enum class StateVerb {
   get, set, del, list, cas, incr, wait, watch, modules, types, jobs,  // records, the registry
   dead_list, dead_show, dead_retry, dead_purge,                 // dead letters
   doctor,                                                       // a preflight check (doctor.hpp)
+  acl,                                                          // the ACL rules of a role (acl.hpp)
 };
 
 struct StateOptions {
@@ -100,11 +101,19 @@ struct StateOptions {
   Millis claim_after{15'000};        // doctor --claim-after
   Millis dead_since{3'600'000};      // doctor --dead-since
   bool strict = false;               // doctor --strict
+  // acl: ROLE [NAME] (NAME in `module`), --type, --user, --password-file, --aclfile
+  std::string role;
+  std::vector<std::string> types;
+  std::string user;
+  std::string password_file;
+  bool aclfile = false;
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
 };
 
 // Validates the arguments (Error(usage)), runs the verb and returns the exit code.
+// The acl verb needs no Redis: run_acl (state_acl.cpp) prints the rules of o.role.
+int run_acl(const Keys& keys, const StateOptions& options, int out_fd);
 int run_state(const RedisAddress& address, const Keys& keys, const StateOptions& options,
               int out_fd);
 
