@@ -16,6 +16,7 @@
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
 #include "tobus/redis/embedded.hpp"
+#include "tobus/util/io.hpp"
 #include "tobus/util/size.hpp"
 
 namespace tobus {
@@ -269,38 +270,6 @@ Reporter Program::reporter() const {
 
 namespace {
 
-// The first line of `path`, without its line end: a password file, as redis-cli's and
-// PostgreSQL's are kept. Read whole, bounded; one that others may read is warned about.
-std::string read_password_file(const std::string& path, const Reporter& report) {
-  auto refuse = [&path](const std::string& why) {
-    throw Error(ErrorKind::usage, "cannot use the Redis password file '" + path + "': " + why);
-  };
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) refuse(std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    refuse("not a regular file");
-  }
-  std::string text(4096, '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  close(fd);
-  text.resize(got);
-  text.erase(std::min(text.find('\n'), text.size()));
-  if (!text.empty() && text.back() == '\r') text.pop_back();
-  if (text.empty()) refuse("its first line is empty");
-  if ((st.st_mode & 077) != 0)
-    report.warn("the Redis password file '{}' can be read by other users (mode {:04o}); chmod 600 it", path,
-                st.st_mode & 07777);
-  return text;
-}
-
 // The --tls-* options checked, their files made absolute: a handler told them runs elsewhere.
 TlsOptions checked_tls(TlsOptions tls) {
   if (tls.cert.empty() != tls.key.empty())
@@ -332,7 +301,7 @@ RedisAddress Program::redis_address(bool wait_for_bus) const {
   std::optional<std::string> password;
   std::string source;
   if (!common_.password_file.empty()) {
-    password = read_password_file(common_.password_file, reporter());
+    password = read_secret_file(common_.password_file, "Redis password file", reporter());
     source = "the password file";
   } else if (const char* p = std::getenv("TOBUS_REDIS_PASSWORD"); p && *p) {
     password = p;
