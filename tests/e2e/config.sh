@@ -25,7 +25,8 @@ timeout = 30s
 type = ["printers", "echoes"]
 pass-redis-password = false
 CONF
-start_module echo --config "$T/echo.conf"
+# As tobus-module@echo.service runs it: --config PATH NAME.
+start_bg module.echo tobus-module --config "$T/echo.conf" echo
 wait_for -t 20 instances_at_least echo 1 || fail "the module from echo.conf did not attach"
 run send tobus-send --to echo -m payload --wait --timeout "$(secs 20)s"
 assert_rc 0 "a message to the module read from echo.conf"
