@@ -77,8 +77,8 @@ int route(tobus::Program& program, Cli& cli) {
   tobus::signals::install();
   std::unique_ptr<tobus::EmbeddedRedis> server;
   tobus::RedisAddress address = bus_redis(program, cli, server);
-  auto told = cli.pass_password ? address : address.without_password();
-  cli.hooks.env = {"TOBUS_REDIS=" + told.url(), "TOBUS_NAMESPACE=" + program.keys().ns()};
+  cli.hooks.env = tobus::redis_environment(address, cli.pass_password);
+  cli.hooks.env.push_back("TOBUS_NAMESPACE=" + program.keys().ns());
   cli.hooks.report = cli.options.report = program.reporter();
   cli.options.hooks = tobus::shell_hooks(cli.hooks);
   // Type=notify: systemd counts the bus started once it routes, and stopping once told.

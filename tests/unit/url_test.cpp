@@ -70,7 +70,7 @@ TEST_CASE("a bad URL's error never shows its password") {
   CHECK(message("unix:///s?password=S3cret&db=x") ==
         "invalid Redis URL 'unix:///s?password=***&db=x': bad database 'x'");
   CHECK(message("unix:///s?db=x&password=S3cret") == "invalid Redis URL 'unix:///s?db=x&password=***': bad database 'x'");
-  CHECK(message("http://u:S3cret@h") == "invalid Redis URL 'http://u:***@h': expected redis://… or unix://…");
+  CHECK(message("http://u:S3cret@h") == "invalid Redis URL 'http://u:***@h': expected redis://…, rediss://… or unix://…");
 }
 
 TEST_CASE("with the password from elsewhere, redis://NAME@host names the user") {
@@ -96,4 +96,38 @@ TEST_CASE("without_password keeps the place and the user, and its URL holds no p
   CHECK(back.db == 2);
   auto u = parse_redis_url("unix:///r.sock?user=bob&password=pw&db=1").without_password();
   CHECK(u.url() == "unix:///r.sock?db=1&user=bob");
+}
+
+TEST_CASE("rediss:// URLs are TLS, and say so again in display() and url()") {
+  auto a = parse_redis_url("rediss://alice:pw@redis.example:6380/3");
+  CHECK(a.tls);
+  CHECK(a.host == "redis.example");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 3);
+  CHECK(a.display() == "rediss://alice:***@redis.example:6380/3");
+  CHECK(parse_redis_url(a.url()).tls);
+  CHECK(parse_redis_url(a.url()).password == "pw");
+  CHECK_FALSE(parse_redis_url("redis://redis.example").tls);
+  CHECK(parse_redis_url("rediss://redis.example").port == 6379);
+  CHECK_THROWS_AS(parse_redis_url("redisss://redis.example"), tobus::Error);
+}
+
+TEST_CASE("redis_environment: TOBUS_REDIS without the password unless asked, and the TLS settings") {
+  auto a = parse_redis_url("rediss://alice:pw@redis.example:6380/0");
+  a.tls_options.ca = "/etc/tobus/ca.pem";
+  a.tls_options.server_name = "redis.internal";
+  a.tls_options.insecure = true;
+  auto env = tobus::redis_environment(a, false);
+  REQUIRE(env.size() == 4);
+  CHECK(env[0] == "TOBUS_REDIS=rediss://alice:@redis.example:6380/0");
+  CHECK(env[1] == "TOBUS_TLS_CA=/etc/tobus/ca.pem");
+  CHECK(env[2] == "TOBUS_TLS_SERVER_NAME=redis.internal");
+  CHECK(env[3] == "TOBUS_TLS_INSECURE=1");
+  CHECK(tobus::redis_environment(a, true)[0] == "TOBUS_REDIS=rediss://alice:pw@redis.example:6380/0");
+
+  auto plain = parse_redis_url("redis://:pw@127.0.0.1:6379");
+  plain.tls_options.ca = "/ignored.pem";  // not rediss://: no TLS settings told
+  env = tobus::redis_environment(plain, false);
+  REQUIRE(env.size() == 1);
+  CHECK(env[0] == "TOBUS_REDIS=redis://127.0.0.1:6379/0");
 }

@@ -163,13 +163,30 @@ Program::Program(std::string name, std::string description)
   app_.set_version_flag("--version", name_ + " " + TOBUS_VERSION, "Print the version and exit");
   app_.set_help_flag("-h,--help", "Print this help and exit");
   app_.add_option("-r,--redis", common_.redis,
-                  "Redis URL: redis://[user:password@]host:port/db or unix:///path.sock?db=N")
+                  "Redis URL: redis://[user:password@]host:port/db, rediss://… (TLS) or unix:///path.sock?db=N")
       ->envname("TOBUS_REDIS")
       ->type_name("URL");
   app_.add_option("--redis-password-file", common_.password_file,
                   "Read the Redis password from the first line of PATH (else TOBUS_REDIS_PASSWORD)")
       ->envname("TOBUS_REDIS_PASSWORD_FILE")
       ->type_name("PATH");
+  app_.add_option("--tls-ca", common_.tls.ca,
+                  "With rediss://: trust the CA certificates in PATH (a PEM file or a directory), not the system's")
+      ->envname("TOBUS_TLS_CA")
+      ->type_name("PATH");
+  app_.add_option("--tls-cert", common_.tls.cert, "With rediss://: present this client certificate (PEM)")
+      ->envname("TOBUS_TLS_CERT")
+      ->type_name("PATH");
+  app_.add_option("--tls-key", common_.tls.key, "With rediss://: the client certificate's private key (PEM)")
+      ->envname("TOBUS_TLS_KEY")
+      ->type_name("PATH");
+  app_.add_option("--tls-server-name", common_.tls.server_name,
+                  "With rediss://: the name the server's certificate must carry (default: the URL's host)")
+      ->envname("TOBUS_TLS_SERVER_NAME")
+      ->type_name("NAME");
+  app_.add_flag("--tls-insecure", common_.tls.insecure,
+                "With rediss://: do not verify the server's certificate (encrypted, but not authenticated)")
+      ->envname("TOBUS_TLS_INSECURE");
   app_.add_option("-n,--namespace", common_.ns, "Prefix of every key this bus uses")
       ->envname("TOBUS_NAMESPACE")
       ->type_name("NAME")
@@ -285,10 +302,30 @@ std::string read_password_file(const std::string& path, const Reporter& report) 
   return text;
 }
 
+// The --tls-* options checked, their files made absolute: a handler told them runs elsewhere.
+TlsOptions checked_tls(TlsOptions tls) {
+  if (tls.cert.empty() != tls.key.empty())
+    throw Error(ErrorKind::usage, "--tls-cert and --tls-key go together (TOBUS_TLS_CERT, TOBUS_TLS_KEY)");
+  for (auto [option, path] : {std::pair{"--tls-ca", &tls.ca}, std::pair{"--tls-cert", &tls.cert},
+                              std::pair{"--tls-key", &tls.key}}) {
+    if (path->empty()) continue;
+    if (access(path->c_str(), R_OK) != 0)
+      throw Error(ErrorKind::usage, std::string("cannot read ") + option + " '" + *path + "': " + std::strerror(errno));
+    if (!path->starts_with('/')) {
+      char* real = realpath(path->c_str(), nullptr);
+      if (real != nullptr) *path = real;
+      std::free(real);
+    }
+  }
+  return tls;
+}
+
 }  // namespace
 
 RedisAddress Program::redis_address(bool wait_for_bus) const {
   if (common_.redis.empty()) {
+    if (common_.tls.any())
+      throw Error(ErrorKind::usage, "the --tls-* options (TOBUS_TLS_*) need a rediss:// URL in --redis or TOBUS_REDIS");
     if (!common_.password_file.empty() || std::getenv("TOBUS_REDIS_PASSWORD"))
       reporter().info("no Redis URL (--redis, TOBUS_REDIS): the password given is not used");
     return find_redis(wait_for_bus, reporter());
@@ -303,6 +340,9 @@ RedisAddress Program::redis_address(bool wait_for_bus) const {
     source = "TOBUS_REDIS_PASSWORD";
   }
   RedisAddress address = parse_redis_url(common_.redis, password.has_value());
+  if (common_.tls.any() && !address.tls)
+    throw Error(ErrorKind::usage, "the --tls-* options (TOBUS_TLS_*) need a rediss:// URL, not '" + address.display() + "'");
+  if (address.tls) address.tls_options = checked_tls(common_.tls);
   if (password) {
     if (!address.password.empty())
       throw Error(ErrorKind::usage, "the Redis password is given twice: in the URL and in " + source);

@@ -20,6 +20,7 @@ namespace tobus {
 struct CommonOptions {
   std::string redis;  // URL; empty: discover
   std::string password_file;  // the Redis password's file; else TOBUS_REDIS_PASSWORD, else the URL's
+  TlsOptions tls;             // for a rediss:// URL
   std::string ns = "tobus";
   std::string log_level;
   int verbose = 0;
@@ -60,7 +61,8 @@ class Program {
 
   // Where Redis is: --redis, TOBUS_REDIS, else find_redis(wait_for_bus) (embedded.hpp). With a
   // URL, the password may come from --redis-password-file or TOBUS_REDIS_PASSWORD instead of the
-  // URL (never both: Error(usage)), so that it is not on any command line.
+  // URL (never both: Error(usage)), so that it is not on any command line. The --tls-* options
+  // go with a rediss:// URL only (else Error(usage)).
   RedisAddress redis_address(bool wait_for_bus = true) const;
 
   // What the library reports, logged to stderr at the level -v/-q/--log-level chose (valid once

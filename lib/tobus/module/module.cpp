@@ -91,8 +91,7 @@ class Worker {
       base_env_.emplace_back(kv);
     }
     base_env_.push_back("TOBUS_MODULE=" + options_.name);
-    auto told = options_.pass_redis_password ? address_ : address_.without_password();
-    base_env_.push_back("TOBUS_REDIS=" + told.url());
+    for (auto& kv : redis_environment(address_, options_.pass_redis_password)) base_env_.push_back(std::move(kv));
     base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());
     if (options_.mode != ModuleOptions::Mode::per_message && !options_.command.empty()) {
       CoProcessOptions co;

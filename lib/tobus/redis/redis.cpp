@@ -1,5 +1,10 @@
 #include "tobus/redis/redis.hpp"
 
+// sds.h, unlike hiredis.h, does not declare its functions extern "C", and hiredis.h includes it
+// before its own extern "C": included first, here, it is.
+extern "C" {
+#include <hiredis/sds.h>
+}
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <poll.h>
@@ -15,6 +20,7 @@
 
 #include "tobus/core/error.hpp"
 #include "tobus/process/signals.hpp"
+#include "tobus/redis/tls.hpp"
 
 namespace tobus {
 namespace {
@@ -24,6 +30,8 @@ namespace {
 constexpr std::size_t direct_write_min = std::size_t{1} << 20;
 // A reply at least this large frees hiredis's read buffer once taken.
 constexpr std::size_t release_buffer_min = std::size_t{1} << 20;
+// What one read takes from the socket, as hiredis reads it (and a TLS record's most).
+constexpr std::size_t read_chunk = 16 * 1024;
 
 }  // namespace
 
@@ -59,24 +67,36 @@ Reply::~Reply() {
   if (r_) freeReplyObject(const_cast<redisReply*>(r_));
 }
 
+Connection::Connection(redisContext* c, RedisAddress address) : c_(c), address_(std::move(address)) {}
 Connection::Connection(Connection&& other) noexcept
-    : c_(std::exchange(other.c_, nullptr)), address_(std::move(other.address_)) {}
+    : c_(std::exchange(other.c_, nullptr)),
+      address_(std::move(other.address_)),
+      tls_(std::move(other.tls_)),
+      answered_(other.answered_) {}
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
+    tls_.reset();  // before the socket it uses is closed
     if (c_) redisFree(c_);
     c_ = std::exchange(other.c_, nullptr);
     address_ = std::move(other.address_);
+    tls_ = std::move(other.tls_);
+    answered_ = other.answered_;
   }
   return *this;
 }
 Connection::~Connection() {
+  tls_.reset();
   if (c_) redisFree(c_);
 }
 
-void Connection::fail(const char* doing) {
-  std::string why = c_ && c_->errstr[0] ? c_->errstr : "connection closed";
-  throw RedisError("lost connection to Redis at '" + address_.display() + "' while " + doing +
-                   ": " + why);
+void Connection::fail(const char* doing) { fail(doing, c_ && c_->errstr[0] ? c_->errstr : "connection closed"); }
+
+void Connection::fail(const char* doing, const std::string& why) {
+  // A TLS port closes a plain connection at its first command, without a word: say what it may be.
+  std::string hint = !answered_ && !tls_ && address_.kind == RedisAddress::Kind::tcp
+                         ? " (if that port speaks TLS, use rediss://)"
+                         : "";
+  throw RedisError("lost connection to Redis at '" + address_.display() + "' while " + doing + ": " + why + hint);
 }
 
 Connection Connection::open(const RedisAddress& address, std::chrono::milliseconds timeout) {
@@ -92,11 +112,18 @@ Connection Connection::open(const RedisAddress& address, std::chrono::millisecon
     redisFree(c);
     throw RedisError("cannot connect to '" + address.display() + "': " + why);
   }
+  Connection conn(c, address);
+  if (address.tls) {
+    try {
+      conn.tls_ = TlsSession::handshake(c->fd, address.host, address.tls_options, timeout);
+    } catch (const TlsFailure& e) {
+      throw RedisError("cannot connect to '" + address.display() + "': " + e.what());
+    }
+  }
   // The connect timeout also became the socket's read timeout; clear it: waits use poll().
   timeval none{};
   redisSetTimeout(c, none);
   if (address.kind == RedisAddress::Kind::tcp) redisEnableKeepAlive(c);
-  Connection conn(c, address);
   auto setup = [&](std::initializer_list<std::string_view> args, const char* what) {
     Reply r = conn.command(args);
     if (r.is_error())
@@ -165,6 +192,14 @@ void Connection::write_direct(std::span<const std::string_view> args) {
     at = ends[i];
   }
   iov.push_back({frame.data() + at, frame.size() - at});
+  if (tls_) {
+    try {
+      for (const iovec& v : iov) tls_->write(static_cast<const char*>(v.iov_base), v.iov_len);
+    } catch (const TlsFailure& e) {
+      fail("sending a command", e.what());
+    }
+    return;
+  }
   std::size_t next = 0;  // the first iovec not yet sent whole
   while (next < iov.size()) {
     msghdr msg{};
@@ -195,6 +230,7 @@ redisReply* Connection::parse_reply() {
   std::size_t buffered = c_->reader->len;
   void* r = nullptr;
   if (redisGetReplyFromReader(c_, &r) != REDIS_OK) fail("parsing a reply");
+  if (r != nullptr) answered_ = true;
   // hiredis keeps its read buffer as large as the largest reply until more data arrives. After a
   // large reply, with nothing left in it, it goes now: a large payload is not held twice.
   if (r != nullptr && buffered >= release_buffer_min && c_->reader->len == 0) {
@@ -213,7 +249,7 @@ Reply Connection::read_reply() {
   if (redisReply* r = parse_reply()) return Reply(r);
   flush();
   for (;;) {
-    read_available();
+    receive(true);
     if (redisReply* r = parse_reply()) return Reply(r);
   }
 }
@@ -221,14 +257,47 @@ Reply Connection::read_reply() {
 int Connection::fd() const { return c_->fd; }
 
 void Connection::flush() {
-  int done = 0;
-  while (!done) {
-    if (redisBufferWrite(c_, &done) != REDIS_OK) fail("sending a command");
+  if (!tls_) {
+    int done = 0;
+    while (!done) {
+      if (redisBufferWrite(c_, &done) != REDIS_OK) fail("sending a command");
+    }
+    return;
+  }
+  sds out = c_->obuf;
+  if (sdslen(out) == 0) return;
+  try {
+    tls_->write(out, sdslen(out));
+  } catch (const TlsFailure& e) {
+    fail("sending a command", e.what());
+  }
+  // As hiredis does after a write: a large buffer goes, a small one is kept for the next command.
+  if (sdsAllocSize(out) > read_chunk) {
+    sdsfree(out);
+    c_->obuf = sdsempty();
+    if (c_->obuf == nullptr) throw RedisError("out of memory writing to Redis at '" + address_.display() + "'");
+  } else {
+    sdsclear(out);
   }
 }
 
-void Connection::read_available() {
-  if (redisBufferRead(c_) != REDIS_OK) fail("reading a reply");
+void Connection::read_available() { receive(false); }
+
+void Connection::receive(bool block) {
+  if (!tls_) {
+    // hiredis reads once; a blocking socket waits for data.
+    if (redisBufferRead(c_) != REDIS_OK) fail("reading a reply");
+    return;
+  }
+  char buf[read_chunk];
+  try {
+    // Everything already decrypted goes to the reader: poll() would not see it.
+    for (std::size_t n = tls_->read(buf, sizeof buf, block); n > 0;
+         n = tls_->pending() ? tls_->read(buf, sizeof buf, false) : 0)
+      if (redisReaderFeed(c_->reader, buf, n) != REDIS_OK) fail("reading a reply", "out of memory");
+  } catch (const TlsFailure& e) {
+    fail("reading a reply", e.what());
+  }
 }
 
 bool Connection::take_reply(std::unique_ptr<Reply>& out) {

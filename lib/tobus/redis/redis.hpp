@@ -1,6 +1,8 @@
 #pragma once
 // The only code that touches hiredis. A move-only Connection owns a context; replies are owned by
-// Reply; commands go as argv with explicit lengths (binary-safe) and can be pipelined.
+// Reply; commands go as argv with explicit lengths (binary-safe) and can be pipelined. Over TLS
+// (rediss://) hiredis still builds the commands and parses the replies; the bytes go through a
+// TlsSession (tls.hpp) instead of the socket.
 
 #include <chrono>
 #include <cstddef>
@@ -18,6 +20,8 @@ struct redisContext;
 struct redisReply;
 
 namespace tobus {
+
+class TlsSession;
 
 // A read-only view of a reply node; valid while the Reply that owns it lives.
 class ReplyView {
@@ -77,18 +81,22 @@ class Connection {
   // For waiting on a reply with poll(): send what was appended, then feed what the socket has.
   int fd() const;
   void flush();
-  void read_available();               // one read() from the socket; throws when it is closed
+  void read_available();               // what the socket has now (may be nothing); throws when it is closed
   bool take_reply(std::unique_ptr<Reply>& out);  // a complete reply from what was read, if any
 
   const RedisAddress& address() const { return address_; }
 
  private:
-  Connection(redisContext* c, RedisAddress address) : c_(c), address_(std::move(address)) {}
+  Connection(redisContext* c, RedisAddress address);
   [[noreturn]] void fail(const char* doing);
+  [[noreturn]] void fail(const char* doing, const std::string& why);
   void write_direct(std::span<const std::string_view> args);  // a large command, without copies
+  void receive(bool block);   // feeds what the socket has to the reader; with `block`, waits for some
   redisReply* parse_reply();  // a complete reply from what was read, or null
   redisContext* c_ = nullptr;
   RedisAddress address_;
+  std::unique_ptr<TlsSession> tls_;  // rediss://
+  bool answered_ = false;            // a reply came: the server speaks our protocol
 };
 
 // An error reply turned into the library's error: "cannot DOING: TEXT", of kind `denied` when

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "tobus/core/error.hpp"
 
@@ -66,6 +67,7 @@ std::string percent_decode(std::string_view url, std::string_view text) {
 RedisAddress parse_redis_url(std::string_view url, bool password_elsewhere) {
   RedisAddress a;
   constexpr std::string_view redis_scheme = "redis://";
+  constexpr std::string_view tls_scheme = "rediss://";
   constexpr std::string_view unix_scheme = "unix://";
   if (url.starts_with(unix_scheme)) {
     a.kind = RedisAddress::Kind::unix_socket;
@@ -90,8 +92,9 @@ RedisAddress parse_redis_url(std::string_view url, bool password_elsewhere) {
     }
     return a;
   }
-  if (!url.starts_with(redis_scheme)) bad(url, "expected redis://… or unix://…");
-  auto rest = url.substr(redis_scheme.size());
+  a.tls = url.starts_with(tls_scheme);
+  if (!a.tls && !url.starts_with(redis_scheme)) bad(url, "expected redis://…, rediss://… or unix://…");
+  auto rest = url.substr(a.tls ? tls_scheme.size() : redis_scheme.size());
   auto slash = rest.find('/');
   auto authority = rest.substr(0, slash);
   auto at = authority.rfind('@');
@@ -139,7 +142,7 @@ std::string RedisAddress::display() const {
   if (!user.empty() || !password.empty()) auth = (user.empty() ? "" : user) + (password.empty() ? "" : ":***") + "@";
   if (kind == Kind::unix_socket) return "unix://" + path + (db != 0 ? "?db=" + std::to_string(db) : "");
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return (tls ? "rediss://" : "redis://") + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
 RedisAddress RedisAddress::without_password() const {
@@ -175,7 +178,20 @@ std::string RedisAddress::url() const {
   if (!user.empty()) auth = escape(user) + ":" + escape(password) + "@";
   else if (!password.empty()) auth = escape(password) + "@";
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return (tls ? "rediss://" : "redis://") + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+std::vector<std::string> redis_environment(const RedisAddress& address, bool with_password) {
+  std::vector<std::string> env{"TOBUS_REDIS=" + (with_password ? address : address.without_password()).url()};
+  if (!address.tls) return env;
+  const TlsOptions& t = address.tls_options;
+  const std::pair<const char*, const std::string*> files[] = {
+      {"TOBUS_TLS_CA=", &t.ca}, {"TOBUS_TLS_CERT=", &t.cert}, {"TOBUS_TLS_KEY=", &t.key},
+      {"TOBUS_TLS_SERVER_NAME=", &t.server_name}};
+  for (auto [name, value] : files)
+    if (!value->empty()) env.push_back(name + *value);
+  if (t.insecure) env.emplace_back("TOBUS_TLS_INSECURE=1");
+  return env;
 }
 
 }  // namespace tobus
