@@ -29,11 +29,22 @@ with open(sys.argv[2], "a", buffering=1) as out:
 }
 said() { grep -q "$2" "$T/$1.notify"; }  # said NAME REGEX
 
+# not_ready_while_writes_paused NAME: with Redis refusing writes for a while (CLIENT PAUSE WRITE),
+# the program just started cannot create its consumer group or register, so it must not say
+# READY=1 before the pause ends; then it does.
+not_ready_while_writes_paused() {
+    sleep "$(secs 1)"
+    said "$1" 'READY=1' && fail "$1 said READY=1 while Redis took no writes (no group, no registration yet)"
+    wait_for -t 20 said "$1" 'READY=1' || fail "$1 never said READY=1: $(cat "$T/$1.notify")"
+}
+pause_ms=$(($(secs 2) * 1000))
+
 # The bus: READY=1 with a status, once its consumer group is there.
 listen bus
+rcli CLIENT PAUSE "$pause_ms" WRITE >/dev/null
 NOTIFY_SOCKET=$T/bus.sock start_bus
 bus_pid=$E2E_LAST_PID
-wait_for -t 20 said bus 'READY=1' || fail "tobus-bus never said READY=1: $(cat "$T/bus.notify")"
+not_ready_while_writes_paused bus
 assert_match '^READY=1;STATUS=routing on ' "$(cat "$T/bus.notify")" "tobus-bus's readiness datagram"
 assert_contains "bus" "$(rcli XINFO GROUPS "$NS:bus")" "the bus's consumer group when it said READY=1"
 
@@ -46,9 +57,10 @@ assert_eq "listening" "$(cat "$T/nope.notify")" "what a module that could not at
 # The module: READY=1 once attached; a message sent at once is handled. Its handler does not see
 # NOTIFY_SOCKET.
 listen up
+rcli CLIENT PAUSE "$pause_ms" WRITE >/dev/null
 NOTIFY_SOCKET=$T/up.sock start_module up -- sh -c 'tr a-z A-Z; printf " %s" "${NOTIFY_SOCKET-none}"'
 up_pid=$E2E_LAST_PID
-wait_for -t 20 said up 'READY=1' || fail "tobus-module never said READY=1: $(cat "$T/up.notify")"
+not_ready_while_writes_paused up
 assert_match "^READY=1;STATUS=attached as module 'up'" "$(cat "$T/up.notify")" "tobus-module's readiness datagram"
 assert_eq 1 "$(rcli HLEN "$NS:module:up")" "instances of 'up' registered when it said READY=1"
 run send tobus-send --to up -m hello --wait --timeout "$(secs 20)s"
