@@ -90,4 +90,22 @@ kill -TERM "$bus_pid"
 wait_proc "$bus_pid"
 assert_eq 143 "$RC" "tobus-bus's exit status after SIGTERM"
 said bus 'STOPPING=1' || fail "tobus-bus did not say STOPPING=1 on SIGTERM: $(cat "$T/bus.notify")"
+
+# A bus on its embedded server (the unit's default): READY=1 once it routes there; the
+# redis-server it starts does not get NOTIFY_SOCKET (it speaks the protocol too). The server is
+# run through a script that writes down its environment (redis-server's own /proc/PID/environ
+# is overwritten by its process title).
+listen emb
+mkdir -m 700 "$T/emb"
+printf '#!/bin/sh\nenv >"%s"\nexec redis-server "$@"\n' "$T/server.env" >"$T/redis-wrap"
+chmod +x "$T/redis-wrap"
+NOTIFY_SOCKET=$T/emb.sock TOBUS_REDIS_SERVER=$T/redis-wrap start_bg bus.emb env -u TOBUS_REDIS \
+    tobus-bus --embedded --data-dir "$T/emb" --socket "$T/emb/redis.sock"
+emb_pid=$E2E_LAST_PID
+wait_for -t 30 said emb 'READY=1' || fail "tobus-bus on its embedded server never said READY=1: $(cat "$T/emb.notify")"
+assert_contains "TOBUS_E2E_DIR=$T" "$(cat "$T/server.env")" "the embedded redis-server's environment"
+grep -q '^NOTIFY_SOCKET=' "$T/server.env" && fail "the embedded redis-server got NOTIFY_SOCKET"
+kill -TERM "$emb_pid"
+wait_proc "$emb_pid"
+said emb 'STOPPING=1' || fail "tobus-bus on its embedded server did not say STOPPING=1"
 pass
