@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "tobus/bus/hooks.hpp"
+#include "tobus/cli/config.hpp"
+#include "tobus/cli/notify.hpp"
 #include "tobus/process/signals.hpp"
 #include "tobus/redis/embedded.hpp"
 #include "tobus/redis/redis.hpp"
@@ -79,6 +81,11 @@ int route(tobus::Program& program, Cli& cli) {
   cli.hooks.env.push_back("TOBUS_NAMESPACE=" + program.keys().ns());
   cli.hooks.report = cli.options.report = program.reporter();
   cli.options.hooks = tobus::shell_hooks(cli.hooks);
+  // Type=notify: systemd counts the bus started once it routes, and stopping once told.
+  cli.options.on_ready = [display = address.display()] {
+    tobus::notify_service_manager("READY=1\nSTATUS=routing on " + display);
+  };
+  cli.options.on_stopping = [] { tobus::notify_service_manager("STOPPING=1\nSTATUS=stopping"); };
   {
     tobus::Bus bus(address, program.keys(), cli.options);
     bus.run();
@@ -94,5 +101,6 @@ int main(int argc, char** argv) {
   tobus::Program program("tobus-bus", "Route every message on the bus to the next hop of its route.");
   Cli cli;
   add_options(program, cli);
+  tobus::add_config_option(program);
   return program.run(argc, argv, [&] { return route(program, cli); });
 }

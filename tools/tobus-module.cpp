@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tobus/cli/config.hpp"
 #include "tobus/process/service.hpp"
 #include "tobus/tobus.hpp"
 #include "tobus/util/io.hpp"
@@ -223,6 +224,7 @@ int main(int argc, char** argv) {
   Cli cli;
   add_module_options(program, cli);
   add_service_and_developing_options(program, cli);
+  tobus::add_config_option(program);
   std::vector<std::string> args = spell_join_out(argc, argv);
   std::vector<char*> fixed = argv_of(args);
   return program.run(static_cast<int>(args.size()), fixed.data(), [&] { return run_job(program, cli); });

@@ -30,7 +30,9 @@ namespace tobus {
 int run_module(Program& program, ModuleOptions options);
 
 // Runs a bus on the Redis `program` was given, with `options.hooks`, likewise. Both log what the
-// library reports through `program` unless `options.report` was set.
+// library reports through `program` unless `options.report` was set, and tell a service manager
+// (systemd's NOTIFY_SOCKET) when they are ready and when they stop unless `on_ready` and
+// `on_stopping` were set.
 int run_bus(Program& program, BusOptions options);
 
 }  // namespace tobus

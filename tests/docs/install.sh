@@ -53,6 +53,51 @@ else
     echo "note: scdoc is not installed, so no man page was built; the man pages are not checked"
 fi
 
+# systemd units (when built with libsystemd): installed where `meson introspect --installed`
+# says, naming the installed programs and the config files under sysconfdir, and accepted by
+# `systemd-analyze verify` (the instance tobus-module@resize, with the programs' paths moved into
+# the DESTDIR so that it finds them).
+units=$(meson introspect --installed "$TOBUS_BUILD_DIR" | python3 -c 'import json, sys
+for src, dst in json.load(sys.stdin).items():
+    if dst.endswith(".service") or dst.endswith("/sysusers.d/tobus.conf"): print(dst)')
+sysconfdir=$(meson introspect --buildoptions "$TOBUS_BUILD_DIR" |
+    python3 -c 'import json, sys; print({x["name"]: x["value"] for x in json.load(sys.stdin)}["sysconfdir"])')
+sysconfdir=$(abs "$sysconfdir")
+if [[ -z $units ]]; then
+    echo "note: no systemd unit is installed (built without libsystemd, or -Dsystemdsystemunitdir=no)"
+else
+    for unit in tobus-bus.service tobus-module@.service; do
+        file=$(grep "/$unit\$" <<<"$units")
+        check "systemd: $unit is installed (in $(dirname "${file:-?}"))" test -f "$dest$file"
+    done
+    bus_unit=$dest$(grep '/tobus-bus.service$' <<<"$units")
+    module_unit=$dest$(grep '/tobus-module@.service$' <<<"$units")
+    installed_bindir=$(abs "$(meson introspect --buildoptions "$TOBUS_BUILD_DIR" |
+        python3 -c 'import json, sys; print({x["name"]: x["value"] for x in json.load(sys.stdin)}["bindir"])')")
+    check "systemd: tobus-bus.service runs the installed $installed_bindir/tobus-bus" \
+        grep -qE "^ExecStart=$installed_bindir/tobus-bus( |\$)" "$bus_unit"
+    check "systemd: tobus-module@.service runs $installed_bindir/tobus-module on $sysconfdir/tobus/modules/%i.conf" \
+        grep -qxF "ExecStart=$installed_bindir/tobus-module --config $sysconfdir/tobus/modules/%i.conf %i" "$module_unit"
+    for u in "$bus_unit" "$module_unit"; do
+        check "systemd: $(basename "$u") is Type=notify with Restart=on-failure and KillMode=mixed" \
+            test "$(grep -cxE 'Type=notify|Restart=on-failure|KillMode=mixed' "$u")" -eq 3
+    done
+    check "systemd: the sysusers.d file that creates the user tobus is installed" \
+        grep -q '^u tobus ' "$dest$(grep '/sysusers.d/tobus.conf$' <<<"$units")"
+    if command -v systemd-analyze >/dev/null; then
+        mkdir -p "$SCRATCH/units"
+        sed "s|$installed_bindir/|$bindir/|g" "$bus_unit" >"$SCRATCH/units/tobus-bus.service"
+        sed "s|$installed_bindir/|$bindir/|g" "$module_unit" >"$SCRATCH/units/tobus-module@resize.service"
+        (cd "$SCRATCH/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
+            ./tobus-bus.service ./tobus-module@resize.service) >"$SCRATCH/verify" 2>&1
+        rc=$?
+        check "systemd-analyze verify accepts both units (exit status $rc): $(head -c 600 "$SCRATCH/verify")" \
+            test "$rc" -eq 0 -a ! -s "$SCRATCH/verify"
+    else
+        echo "note: systemd-analyze is not installed; the units are not verified"
+    fi
+fi
+
 # bash: bash-completion's loader finds the file by the program's name in XDG_DATA_DIRS (or,
 # without bash-completion, the file is sourced), and completing runs the program's table.
 loader=/usr/share/bash-completion/bash_completion

@@ -60,6 +60,7 @@ class Router {
     ensure_group(conn_, keys_.bus(), Keys::bus_group);
     options_.report.info("routing on '{}' (namespace '{}') as {}", address_.display(), keys_.ns(),
                  consumer_.consumer());
+    if (options_.on_ready) options_.on_ready();
     bool recover = false;
     while (signals::stop_count() == 0) {
       try {
@@ -87,6 +88,7 @@ class Router {
         recover = true;
       }
     }
+    if (options_.on_stopping && signals::stop_count() > 0) options_.on_stopping();
     options_.report.info("stopped");
   }
 

@@ -30,6 +30,10 @@ struct BusOptions {
   BusHooks hooks;
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
+  // Called once the bus routes (its consumer group is there: a message sent from now on is
+  // routed), and once when a stop began; for a service manager (tobus-bus tells systemd).
+  std::function<void()> on_ready;
+  std::function<void()> on_stopping;
 };
 
 class Bus {

@@ -32,6 +32,8 @@ std::vector<std::string> hook_env(const ShellHookOptions& o, std::string_view ev
     auto name = kv.substr(0, kv.find('=') + 1);
     // The password reaches a hook only in TOBUS_REDIS, and only when it was let have it.
     if (name == "TOBUS_REDIS_PASSWORD=" || name == "TOBUS_REDIS_PASSWORD_FILE=") continue;
+    // The service manager's socket is the bus's: a hook must not speak for it.
+    if (name == "NOTIFY_SOCKET=") continue;
     bool overridden = std::any_of(extra.begin(), extra.end(),
                                   [&](const std::string& x) { return x.starts_with(name); });
     if (!overridden) env.emplace_back(kv);

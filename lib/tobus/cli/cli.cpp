@@ -13,6 +13,7 @@
 #include <iostream>
 #include <optional>
 
+#include "tobus/cli/config.hpp"
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
 #include "tobus/redis/embedded.hpp"
@@ -340,7 +341,12 @@ int Program::run(int argc, char** argv, const std::function<int()>& job) {
       auto rest = app_.remaining();
       what = "unexpected argument '" + rest.front() + "'";
     }
-    std::cerr << name_ << ": error: " << what << "\nTry '" << name_ << " --help'.\n";
+    // A bad config file (--config) is the file's mistake, not the command line's: one line that
+    // says where in the file.
+    std::string origin = config_origin(what);
+    std::cerr << name_ << ": error: " << origin << what << "\n";
+    if (origin.empty() && !dynamic_cast<const CLI::ConfigError*>(&e) && !dynamic_cast<const CLI::FileError*>(&e))
+      std::cerr << "Try '" << name_ << " --help'.\n";
     return exit_code::usage;
   }
   setup_logging(name_, common_);

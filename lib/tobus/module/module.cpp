@@ -86,6 +86,8 @@ class Worker {
     for (char** e = environ; *e; ++e) {
       std::string_view kv(*e);
       if (kv.starts_with("TOBUS_")) continue;  // ours are set per message
+      // The service manager's socket is the module's: a handler must not speak for it.
+      if (kv.starts_with("NOTIFY_SOCKET=")) continue;
       base_env_.emplace_back(kv);
     }
     base_env_.push_back("TOBUS_MODULE=" + options_.name);
@@ -118,8 +120,13 @@ class Worker {
     records_.mark_started();
     heartbeat();
     options_.report.info("module '{}' attached on '{}' as {}", options_.name, address_.display(), consumer_.consumer());
-    bool killed = false;
+    if (options_.on_ready) options_.on_ready();
+    bool killed = false, told_stopping = false;
     for (;;) {
+      if (signals::stop_count() > 0 && !told_stopping) {
+        told_stopping = true;
+        if (options_.on_stopping) options_.on_stopping();
+      }
       if (signals::stop_count() >= 2 && !killed) {
         killed = true;
         for (auto& j : jobs_)

@@ -60,6 +60,11 @@ struct ModuleOptions {
   bool pass_redis_password = false;
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
+  // Called once the module is attached (registered, its inbox's group there: a message sent from
+  // now on is handled), and once when a stop began, before the handlers in flight are waited
+  // for; for a service manager (run_module tells systemd).
+  std::function<void()> on_ready;
+  std::function<void()> on_stopping;
 };
 
 inline constexpr int rc_tempfail = 75;  // EX_TEMPFAIL

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -54,7 +55,11 @@ std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, c
                                    log};
   args.front() = find_program(server);  // as posix_spawnp would, but spawn_in_group takes a path
   std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    // The service manager's socket is the bus's: redis-server speaks its protocol too (supervised).
+    if (std::string_view(*e).starts_with("NOTIFY_SOCKET=")) continue;
+    env.emplace_back(*e);
+  }
   // Its own process group: Ctrl-C in the terminal reaches the bus, which stops the server last.
   pid_t pid = 0;
   int rc = args.front().empty() ? ENOENT : spawn_in_group(args, env, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, {}, pid);
