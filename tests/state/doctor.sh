@@ -27,7 +27,7 @@ expect_only() {
         [[ $name == "$check" || $st == ok ]] || fail "$check made to $want, but $name is $st: $(cat "$RUN_OUT")"
     done <"$RUN_OUT"
 }
-checks='version persistence eviction memory clock pending bus modules dead-letters'
+checks='version persistence eviction memory acl clock pending bus modules dead-letters'
 
 rcli CONFIG SET appendonly yes >/dev/null
 rcli CONFIG SET appendfsync everysec >/dev/null
@@ -37,7 +37,7 @@ doctor fresh
 assert_rc 0 "doctor on a fresh server"
 assert_empty_file "$RUN_ERR" "doctor: stderr"
 assert_eq "$checks" "$(awk '{ sub(":", "", $2); print $2 }' "$RUN_OUT" | paste -sd' ')" "one line per check, in order"
-assert_eq 9 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok: $(cat "$RUN_OUT")"
+assert_eq 10 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok: $(cat "$RUN_OUT")"
 assert_match '^ok    version: Redis [0-9.]+ \(6\.2\.0 or later needed\); all [0-9]+ commands tobus uses are there$' \
     "$(line version)" "version"
 assert_eq 'ok    persistence: AOF, appendfsync everysec (a crash loses at most 1s of acknowledged writes)' \
@@ -46,6 +46,8 @@ assert_eq 'ok    eviction: maxmemory-policy noeviction: nothing is evicted, and 
     "$(line eviction)" "eviction"
 assert_match '^ok    memory: used [0-9.]+[KMG], no maxmemory' "$(line memory)" "memory"
 assert_match '^ok    clock: this host and Redis agree within [0-9]+ms \(round trip [0-9]+ms\)$' "$(line clock)" "clock"
+assert_eq "ok    acl: no user of tobus-state acl's roles here ($TOBUS_NAMESPACE-bus, $TOBUS_NAMESPACE-module-NAME, ...): the programs run as the users they are given" \
+    "$(line acl)" "acl, no role users"
 assert_eq 'ok    pending: no entry pending longer than 30s (twice --claim-after 15s) in the bus or 0 inboxes' \
     "$(line pending)" "pending"
 assert_eq 'ok    bus: no tobus-bus reads it now, and no message waits on it' "$(line bus)" "bus"
@@ -57,7 +59,7 @@ assert_eq 1 "$(wc -l <"$RUN_OUT")" "--json: one line"
 jq -e . "$RUN_OUT" >/dev/null || fail "--json is not JSON: $(cat "$RUN_OUT")"
 assert_eq ok "$(jq -r .status "$RUN_OUT")" "--json: the overall status"
 assert_eq "$checks" "$(jq -r '.checks[].name' "$RUN_OUT" | paste -sd' ')" "--json: every check, in order"
-assert_eq 'ok ok ok ok ok ok ok ok ok' "$(jq -r '.checks[].status' "$RUN_OUT" | paste -sd' ')" "--json: statuses"
+assert_eq 'ok ok ok ok ok ok ok ok ok ok' "$(jq -r '.checks[].status' "$RUN_OUT" | paste -sd' ')" "--json: statuses"
 assert_eq 'true' "$(jq '[.checks[] | (.message | type) == "string" and (.details | type) == "object"] | all' "$RUN_OUT")" \
     "--json: each check has a message and details"
 assert_eq '"everysec" true' "$(jq -c '.checks[] | select(.name == "persistence") | .details | .appendfsync, .aof' "$RUN_OUT" | paste -sd' ')" \
@@ -150,6 +152,32 @@ assert_match '^WARN  eviction: could not check: INFO was refused: NOPERM.*; CONF
 assert_match '^WARN  memory: could not check: INFO was refused: NOPERM' "$(line memory)" "memory without INFO"
 assert_match '^ok    version: Redis [0-9.]+ ' "$(line version)" "the version from HELLO"
 
+# --- acl: the users of tobus-state acl's roles, asked of the server with ACL DRYRUN --------------
+printf 'pw\n' >"$T/role.pw"
+chmod 600 "$T/role.pw"
+for role in sender watcher; do tobus-state acl "$role" --password-file "$T/role.pw" | rcli >/dev/null; done
+tobus-state acl module m1 --password-file "$T/role.pw" | rcli >/dev/null
+doctor acl-users
+assert_rc 0 "doctor with role users that have their rules"
+assert_match '^ok    acl: 3 role users \(.*-module-m1, .*-sender, .*-watcher\) may do what their programs need$' \
+    "$(line acl)" "acl, three role users as tobus-state acl made them"
+# The sender's rules taken away: its program would fail with NOPERM.
+rcli ACL SETUSER "$TOBUS_NAMESPACE-sender" reset on nopass +ping >/dev/null
+doctor acl-broken
+assert_rc 1 "doctor with a role user that lacks what its program needs"
+expect_only acl FAIL
+assert_contains "FAIL  acl: $TOBUS_NAMESPACE-sender may not " "$(line acl)" "the user named"
+assert_contains "XADD $TOBUS_NAMESPACE:bus" "$(line acl)" "what it lacks, with the key"
+assert_contains "(apply 'tobus-state acl sender' again)" "$(line acl)" "what mends it"
+doctor acl-broken-json --json
+assert_eq "fail $TOBUS_NAMESPACE-sender" "$(jq -r '.checks[] | select(.name == "acl") | .status, .details.wrong[0]' "$RUN_OUT" | paste -sd' ')" \
+    "--json: the acl check and the user that is wrong"
+# A doctor that may not look at users says so.
+rcli ACL SETUSER noacl on '>pw' '~*' '&*' '+@all' '-acl' >/dev/null
+doctor acl-refused -r "unix://$T/redis.sock?user=noacl&password=pw"
+assert_match '^WARN  acl: could not check: ACL USERS was refused: NOPERM' "$(line acl)" "acl without ACL"
+rcli ACL DELUSER "$TOBUS_NAMESPACE-sender" "$TOBUS_NAMESPACE-watcher" "$TOBUS_NAMESPACE-module-m1" noacl >/dev/null
+
 # --- bus: messages sent while no tobus-bus runs ---------------------------------------------------
 tobus-send -t upper -m early
 doctor no-bus
@@ -201,7 +229,7 @@ assert_rc 0 "doctor with ghost's inbox gone"
 rcli XADD "$NS:in:$(printf 'evil\nFAIL  x\033[31m')" '*' a b >/dev/null
 doctor evil
 assert_rc 1 "doctor with an inbox named with a newline"
-assert_eq 9 "$(wc -l <"$RUN_OUT")" "one line per check still"
+assert_eq 10 "$(wc -l <"$RUN_OUT")" "one line per check still"
 assert_eq 'FAIL  modules: messages wait for modules with no live instance: evil\nFAIL  x\x1b[31m (1 unread, 0 pending, never seen)' \
     "$(line modules)" "the name escaped"
 rcli DEL "$NS:in:$(printf 'evil\nFAIL  x\033[31m')" >/dev/null
@@ -233,7 +261,7 @@ assert_contains 'none in the last 1s' "$(line dead-letters)" "--dead-since"
 rcli DEL "$NS:dead" >/dev/null
 doctor clean
 assert_rc 0 "doctor once more, all fixed"
-assert_eq 9 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok again: $(cat "$RUN_OUT")"
+assert_eq 10 "$(grep -c '^ok    ' "$RUN_OUT")" "every check ok again: $(cat "$RUN_OUT")"
 # The bus stops; a message sent then waits; its consumer was last seen just now, so within twice
 # --claim-after it still counts as reading, and after that it does not.
 stop_proc "$bus_pid"

@@ -35,7 +35,7 @@ struct AclKey {
 };
 
 struct AclGrant {
-  std::string what;                   // what it is for, one line (docs, a later doctor check)
+  std::string what;                   // what it is for, one line (docs)
   std::vector<std::string> commands;  // lower case, a subcommand as "client|id"
   std::vector<AclKey> keys;           // none: commands without keys, the user's root rules
 };

@@ -9,6 +9,7 @@
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
 #include "tobus/redis/stream.hpp"
+#include "tobus/state/acl.hpp"
 #include "tobus/state/state_verbs.hpp"
 #include "tobus/util/io.hpp"
 #include "tobus/util/json.hpp"
@@ -312,6 +313,118 @@ DoctorCheck check_eviction(DoctorContext& x) {
               std::move(d));
 }
 
+// --- acl: the users of tobus-state acl's roles against what their programs need ----------------
+
+// A command of the role table as ACL DRYRUN takes it, "@" where its key goes; none for a command
+// this table does not know (not checked, and counted so).
+const std::vector<std::string>* dryrun_form(std::string_view command) {
+  static const std::map<std::string, std::vector<std::string>, std::less<>> forms{
+      {"client|id", {"CLIENT", "ID"}}, {"client|unblock", {"CLIENT", "UNBLOCK", "1"}},
+      {"del", {"DEL", "@"}}, {"eval", {"EVAL", "return 1", "1", "@"}},
+      {"evalsha", {"EVALSHA", std::string(40, '0'), "1", "@"}}, {"hdel", {"HDEL", "@", "f"}},
+      {"hexists", {"HEXISTS", "@", "f"}}, {"hget", {"HGET", "@", "f"}}, {"hgetall", {"HGETALL", "@"}},
+      {"hincrby", {"HINCRBY", "@", "f", "1"}}, {"hkeys", {"HKEYS", "@"}}, {"hlen", {"HLEN", "@"}},
+      {"hset", {"HSET", "@", "f", "v"}}, {"hsetnx", {"HSETNX", "@", "f", "v"}}, {"pexpire", {"PEXPIRE", "@", "1000"}},
+      {"ping", {"PING"}}, {"sadd", {"SADD", "@", "m"}}, {"scan", {"SCAN", "0"}},
+      {"script|load", {"SCRIPT", "LOAD", "return 1"}}, {"select", {"SELECT", "0"}}, {"set", {"SET", "@", "v"}},
+      {"smembers", {"SMEMBERS", "@"}}, {"time", {"TIME"}}, {"type", {"TYPE", "@"}},
+      {"xack", {"XACK", "@", "g", "0-1"}}, {"xadd", {"XADD", "@", "*", "f", "v"}},
+      {"xautoclaim", {"XAUTOCLAIM", "@", "g", "c", "0", "0-0"}}, {"xclaim", {"XCLAIM", "@", "g", "c", "0", "0-1"}},
+      {"xdel", {"XDEL", "@", "0-1"}}, {"xgroup|create", {"XGROUP", "CREATE", "@", "g", "$"}},
+      {"xinfo|groups", {"XINFO", "GROUPS", "@"}}, {"xlen", {"XLEN", "@"}}, {"xpending", {"XPENDING", "@", "g"}},
+      {"xrange", {"XRANGE", "@", "-", "+"}}, {"xread", {"XREAD", "STREAMS", "@", "0"}},
+      {"xreadgroup", {"XREADGROUP", "GROUP", "g", "c", "STREAMS", "@", ">"}},
+      {"xrevrange", {"XREVRANGE", "@", "+", "-"}}, {"xtrim", {"XTRIM", "@", "MAXLEN", "0"}},
+  };
+  auto it = forms.find(command);
+  return it == forms.end() ? nullptr : &it->second;
+}
+
+// The role `user` was made for by tobus-state acl's default names on this bus, if any.
+std::optional<AclRequest> role_of_user(const Keys& keys, std::string_view user) {
+  for (AclRole role : {AclRole::bus, AclRole::sender, AclRole::watcher, AclRole::admin})
+    if (user == default_acl_user(keys, role, "")) return AclRequest{role, {}, {}};
+  const std::string prefix = keys.ns() + "-module-";
+  if (user.starts_with(prefix) && valid_name(user.substr(prefix.size())))
+    return AclRequest{AclRole::module, std::string(user.substr(prefix.size())), {}};
+  return std::nullopt;
+}
+
+// What `user` may not do of what `rules` need, asked of the server (ACL DRYRUN), as "XADD
+// tobus:bus"; a key pattern is tried with a key it matches.
+std::vector<std::string> missing_rights(Connection& c, const std::string& user, const AclRules& rules) {
+  std::vector<std::string> missing;
+  for (const AclGrant& g : rules.grants)
+    for (const std::string& command : g.commands) {
+      const std::vector<std::string>* form = dryrun_form(command);
+      if (form == nullptr) continue;
+      std::vector<std::string> keys;
+      for (const AclKey& k : g.keys) {
+        std::string key = k.pattern;
+        for (std::size_t at; (at = key.find('*')) != std::string::npos;) key.replace(at, 1, "doctor");
+        keys.push_back(std::move(key));
+      }
+      if (keys.empty()) keys.emplace_back();
+      for (const std::string& key : keys) {
+        Args args{"ACL", "DRYRUN", user};
+        for (const std::string& a : *form) args.emplace_back(a == "@" ? std::string_view(key) : std::string_view(a));
+        Reply r = c.command(args);
+        if (r.is_error()) throw_reply_error(r, "ask ACL DRYRUN");
+        if (r.str() != "OK") {
+          std::string what = (*form)[0];
+          if (form->size() > 1 && command.find('|') != std::string::npos) what += " " + (*form)[1];
+          missing.push_back(what + (key.empty() ? "" : " " + key));
+        }
+      }
+    }
+  return missing;
+}
+
+DoctorCheck check_acl(DoctorContext& x) {
+  Reply users = x.c.command({"ACL", "USERS"});
+  if (users.is_error())
+    return could_not_check("ACL USERS was refused: " + reply_text(users) +
+                           " (run doctor as a user that may run ACL USERS and ACL DRYRUN)");
+  constexpr std::size_t most_users = 200;  // a bus has a handful; a server of thousands of users is not scanned
+  std::vector<std::string> checked, wrong;
+  std::vector<std::string> lines;
+  for (std::size_t i = 0; i < users.size() && checked.size() < most_users; ++i) {
+    const std::string user(users[i].str());
+    auto request = role_of_user(x.keys, user);
+    if (!request) continue;
+    AclRules rules = acl_rules(x.keys, *request);
+    std::vector<std::string> missing = missing_rights(x.c, user, rules);
+    checked.push_back(user);
+    if (missing.empty()) continue;
+    wrong.push_back(user);
+    std::string shown;
+    for (std::size_t m = 0; m < missing.size() && m < 3; ++m) shown += (m ? ", " : "") + missing[m];
+    if (missing.size() > 3) shown += " and " + std::to_string(missing.size() - 3) + " more";
+    std::string again = "tobus-state acl " + std::string(acl_role_name(request->role)) +
+                        (request->module.empty() ? "" : " " + request->module);
+    lines.push_back(escape_text(user) + " may not " + escape_text(shown) + " (apply '" + again + "' again)");
+  }
+  JsonObject d;
+  d.add("users", checked).add("wrong", wrong);
+  if (checked.empty())
+    return make(CheckStatus::ok,
+                "no user of tobus-state acl's roles here (" + default_acl_user(x.keys, AclRole::bus, "") + ", " +
+                    x.keys.ns() + "-module-NAME, ...): the programs run as the users they are given",
+                std::move(d));
+  if (!wrong.empty()) {
+    std::string all;
+    for (const auto& l : lines) all += (all.empty() ? "" : "; ") + l;
+    return make(CheckStatus::fail, all, std::move(d));
+  }
+  std::string names;
+  for (std::size_t i = 0; i < checked.size() && i < 5; ++i) names += (i ? ", " : "") + escape_text(checked[i]);
+  if (checked.size() > 5) names += ", ...";
+  return make(CheckStatus::ok,
+              std::to_string(checked.size()) + " role user" + (checked.size() == 1 ? "" : "s") + " (" + names +
+                  ") may do what their programs need",
+              std::move(d));
+}
+
 DoctorCheck check_memory(DoctorContext& x) {
   auto used = info_int(x, "used_memory");
   auto max = info_int(x, "maxmemory");
@@ -599,6 +712,7 @@ const std::vector<DoctorCheckEntry>& doctor_checks() {
       {"persistence", check_persistence},
       {"eviction", check_eviction},
       {"memory", check_memory},
+      {"acl", check_acl},
       {"clock", check_clock},
       {"pending", check_pending},
       {"bus", check_bus},

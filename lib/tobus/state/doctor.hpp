@@ -64,8 +64,8 @@ struct DoctorCheckEntry {
   std::string_view name;
   DoctorCheckFn run;
 };
-// Every check, in order: version, persistence, eviction, memory, clock, pending, bus, modules,
-// dead-letters.
+// Every check, in order: version, persistence, eviction, memory, acl, clock, pending, bus,
+// modules, dead-letters.
 const std::vector<DoctorCheckEntry>& doctor_checks();
 
 // --- pure helpers (unit-tested) ------------------------------------------------------------------
