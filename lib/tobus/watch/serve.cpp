@@ -4,6 +4,7 @@
 #include "tobus/watch/serve.hpp"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <chrono>
@@ -79,6 +80,13 @@ HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {
   s.set_keep_alive_timeout(5);
   s.set_keep_alive_max_count(100);
   s.set_payload_max_length(max_request_body);
+  // httplib's default adds SO_REUSEPORT, with which a second server binds the same port and the
+  // kernel shares the scrapes between them: a port in use must be an error. SO_REUSEADDR only
+  // lets a restart bind while old connections linger in TIME_WAIT.
+  s.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) res.set_content("not found\n", "text/plain; charset=utf-8");
