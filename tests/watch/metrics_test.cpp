@@ -88,7 +88,7 @@ TEST_CASE("families: every module's series, cumulative buckets ending at the cou
   BusFigures bus;
   bus.redis_up = true;
   bus.dead = 4;
-  bus.modules.push_back({"m", 7, 2, 1, 1, 10, 3, 1});
+  bus.modules.push_back({"m", 7, 4, 2, 1, 1, 10, 3, 1});
   bus.types.emplace_back("t", 2);
   EventFigures ev;
   ev.modules["m"].durations.observe(20);
@@ -101,6 +101,7 @@ TEST_CASE("families: every module's series, cumulative buckets ending at the cou
   CHECK(text.find("tobus_module_messages_retried_total{module=\"m\"} 1\n") != std::string::npos);
   CHECK(text.find("tobus_module_dead_lettered_total{module=\"m\"} 2\n") != std::string::npos);
   CHECK(text.find("tobus_module_inbox_length{module=\"m\"} 7\n") != std::string::npos);
+  CHECK(text.find("tobus_module_lag{module=\"m\"} 4\n") != std::string::npos);
   CHECK(text.find("tobus_module_pending{module=\"m\"} 2\n") != std::string::npos);
   CHECK(text.find("tobus_module_instances{module=\"m\"} 1\n") != std::string::npos);
   CHECK(text.find("tobus_module_jobs_in_flight{module=\"m\"} 1\n") != std::string::npos);

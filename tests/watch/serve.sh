@@ -125,7 +125,9 @@ for m in upper picky nobody; do
     assert_eq "$want" "$got" "$m: instances, inbox, pending as tobus-state says"
 done
 assert_eq "1 1 0" "$(value m tobus_module_instances module=upper) $(value m tobus_module_instances module=picky) $(value m tobus_module_instances module=nobody)" "live instances"
-assert_eq "3 0" "$(value m tobus_module_inbox_length module=nobody) $(value m tobus_module_jobs_in_flight module=upper)" "nobody's inbox, upper's jobs in flight"
+assert_eq "3 3 0" "$(value m tobus_module_inbox_length module=nobody) $(value m tobus_module_lag module=nobody) $(value m tobus_module_jobs_in_flight module=upper)" \
+    "nobody's inbox and lag, upper's jobs in flight"
+assert_eq 0 "$(value m tobus_module_lag module=upper)" "upper's lag"
 # The hand-written name is not a series; the modules are exactly these three.
 assert_eq '["nobody","picky","upper"]' "$(jq -sc '[.[] | select(.name == "tobus_module_inbox_length") | .labels.module]' "$T/m.json")" "the modules"
 grep -q evil "$T/m.prom" && fail "a name no module can have was served"

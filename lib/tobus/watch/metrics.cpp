@@ -188,6 +188,8 @@ std::vector<MetricFamily> metric_families(const BusFigures& bus, const EventFigu
                                 MetricType::counter);
   MetricFamily inbox = family("tobus_module_inbox_length", "Entries in the module's inbox stream (XLEN)",
                               MetricType::gauge);
+  MetricFamily lag = family("tobus_module_lag", "Inbox entries not yet delivered to any instance (Redis 7 and later)",
+                            MetricType::gauge);
   MetricFamily pending = family("tobus_module_pending", "Inbox entries delivered to an instance and not yet "
                                                         "acknowledged", MetricType::gauge);
   MetricFamily running = family("tobus_module_jobs_in_flight",
@@ -200,6 +202,7 @@ std::vector<MetricFamily> metric_families(const BusFigures& bus, const EventFigu
     opt(failed, m.name, m.failed);
     opt(retried, m.name, m.retried);
     opt(inbox, m.name, m.inbox);
+    opt(lag, m.name, m.lag);
     opt(pending, m.name, m.pending);
     opt(running, m.name, m.running);
     opt(instances, m.name, m.instances);
@@ -250,7 +253,7 @@ std::vector<MetricFamily> metric_families(const BusFigures& bus, const EventFigu
   add(dropped, {{"what", "types"}}, static_cast<double>(bus.types_dropped));
   add(dropped, {{"what", "events"}}, static_cast<double>(events.dropped_events));
 
-  for (auto* f : {&handled, &failed, &retried, &dead_module, &inbox, &pending, &running, &instances, &durations,
+  for (auto* f : {&handled, &failed, &retried, &dead_module, &inbox, &lag, &pending, &running, &instances, &durations,
                   &dead_total, &dead, &types, &dropped})
     out.push_back(std::move(*f));
   return out;
@@ -334,7 +337,7 @@ BusFigures BusReader::read_or_throw(const std::vector<std::string>& more_modules
       ++bus.modules_dropped;
       continue;
     }
-    bus.modules.push_back(ModuleGauges{m, {}, {}, {}, {}, {}, {}, {}});
+    bus.modules.emplace_back().name = m;
   }
 
   // Per module, pipelined in batches: instances, inbox length, groups, the state record's counts.
@@ -384,16 +387,25 @@ BusFigures BusReader::read_or_throw(const std::vector<std::string>& more_modules
           ReplyView group = groups[g];
           bool ours = false;
           std::int64_t pend = 0;
+          std::optional<std::int64_t> lag;  // nil when Redis cannot tell; absent before Redis 7
           for (std::size_t j = 0; j + 1 < group.size(); j += 2) {
             std::string_view k = group[j].str();
             if (k == "name") ours = group[j + 1].str() == Keys::module_group;
             else if (k == "pending") pend = group[j + 1].integer();
+            else if (k == "lag" && group[j + 1].is_integer()) lag = group[j + 1].integer();
           }
-          if (ours) m.pending = pend;
+          if (ours) {
+            m.pending = pend;
+            m.lag = lag;
+          }
         }
-        if (!m.pending) m.pending = 0;  // no group yet: nothing delivered
+        if (!m.pending) {  // no group yet: nothing delivered, all of it waits
+          m.pending = 0;
+          m.lag = m.inbox;
+        }
       } else if (groups.is_error() && groups.str().starts_with("ERR no such key")) {
         m.pending = 0;
+        m.lag = 0;
       }
       // Counts a module keeps in its state record: 0 until it has written one.
       if (counts.is_array() && counts.size() == 3) {

@@ -94,7 +94,7 @@ class EventCounters {
 
 struct ModuleGauges {
   std::string name;
-  std::optional<std::int64_t> inbox, pending, instances, running;
+  std::optional<std::int64_t> inbox, lag, pending, instances, running;
   std::optional<std::int64_t> handled, failed, retried;  // module:NAME's counts (docs/state.md)
 };
 
