@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   std::string serve;
   auto* serve_opt = app.add_option("--serve", serve, "Serve Prometheus metrics over HTTP at /metrics on this "
                                                      "address (default address 127.0.0.1)")
-                        ->type_name("[ADDR:]PORT");
+                        ->type_name("ADDRESS");
   // For the completions: the event names, and the tokens of tobus::Formatter (tobus-watch(1),
   // FORMAT; a docs test holds the page, this list and the formatter in step).
   std::vector<std::string> event_names;
