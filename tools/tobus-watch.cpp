@@ -98,7 +98,14 @@ int main(int argc, char** argv) {
       o.serve = tobus::parse_serve_address(serve);
       // Served until SIGINT or SIGTERM, then ended by that signal as the other programs are.
       tobus::signals::install();
-      int rc = tobus::run_watch(program.redis_address(), program.keys(), o, STDOUT_FILENO);
+      int rc = 0;
+      try {
+        rc = tobus::run_watch(program.redis_address(), program.keys(), o, STDOUT_FILENO);
+      } catch (const tobus::RedisError&) {
+        // Stopped while reconnecting to a lost Redis: the stop is what ended it.
+        if (tobus::signals::stop_count() > 0) tobus::signals::reraise_stop();
+        throw;
+      }
       if (tobus::signals::stop_count() > 0) tobus::signals::reraise_stop();
       return rc;
     }

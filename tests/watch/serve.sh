@@ -159,8 +159,17 @@ assert_contains "cannot listen on 192.0.2.1:0: Cannot assign requested address" 
 run withstats tobus-watch --serve 0 --stats
 assert_rc 2 "--serve with --stats"
 
-# --- the end: SIGTERM, as the other programs --------------------------------------------------------
+assert_eq "" "$(unexpected_log serve)" "nothing but info in the log"
+
+# --- Redis gone: the scrape says so at once, what was counted is still served -----------------------
+kill -TERM "$E2E_REDIS_PID"
+wait_for -t 10 not alive "$E2E_REDIS_PID" || fail "redis-server did not stop"
+scrape down
+assert_eq 0 "$(value down tobus_redis_up)" "tobus_redis_up without Redis"
+assert_eq none "$(value down tobus_module_inbox_length module=upper)" "no gauges without Redis"
+assert_eq 5 "$(value down tobus_module_dead_lettered_total module=picky)" "picky's dead letters, still served"
+
+# --- the end: SIGTERM, as the other programs (also while it reconnects) -----------------------------
 stop_proc "$serve_pid" TERM
 assert_eq 143 "$RC" "exit by SIGTERM"
-assert_eq "" "$(unexpected_log serve)" "nothing but info in the log"
 pass
