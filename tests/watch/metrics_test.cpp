@@ -70,11 +70,12 @@ TEST_CASE("event counters: dead letters and durations per module, bounded") {
   c.add(event(EventKind::routed, "b", 5));        // not a hop's end
   c.add(event(EventKind::dead, "b"));
   c.add(event(EventKind::dead, ""));  // unroutable: counted in the total only
+  c.add(event(EventKind::dead, "\xff\n\"x"));  // no module's name: the total only
   c.add(event(EventKind::dead, "c"));  // past the cap of 2 modules
   c.add(event(EventKind::handled, "c", 1));
   EventFigures f = c.figures();
   REQUIRE(f.modules.size() == 2);
-  CHECK(f.dead_lettered == 3);
+  CHECK(f.dead_lettered == 4);
   CHECK(f.dropped_events == 2);
   CHECK(f.modules["b"].dead_lettered == 1);
   const DurationHistogram& h = f.modules["a"].durations;

@@ -138,7 +138,9 @@ void EventCounters::add(const Event& e) {
   if (!dead && !timed) return;
   std::lock_guard lock(mutex_);
   if (dead) ++figures_.dead_lettered;
-  if (e.module.empty()) return;
+  // Only names a module can have become label values: a dead letter written by hand may name
+  // anything (bytes that are not UTF-8 included) in dead.stream.
+  if (!valid_name(e.module)) return;
   auto it = figures_.modules.find(e.module);
   if (it == figures_.modules.end()) {
     if (figures_.modules.size() >= max_modules_) {
