@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tobus-watch --serve: /metrics against known traffic, parsed by a strict exposition-format parser
+# tobus-watch --serve: /metrics against known traffic (handled, failed, retried, dead-lettered), parsed by a strict exposition-format parser
 # (promparse.py) and checked against what was sent and what `tobus-state modules --json` reports;
 # the index, 404 and 405; the default bind on 127.0.0.1 only; a port in use and a bad address;
 # a hostile name in the registry; the end by SIGTERM.
@@ -65,7 +65,9 @@ bad_case "no line feed at the end" '# HELP a A\n# TYPE a gauge\na 1'
 start_bus
 start_module upper --type util -- tr a-z A-Z
 start_module picky -- sh -c 'p=$(cat); case "$p" in BAD*) exit 3;; esac; printf %s "$p"'
-for m in upper picky; do
+# Asks for a retry every time: 2 retries per message, then the hop fails.
+start_module flaky --retries 2 --backoff 10ms -- sh -c 'exit 75'
+for m in upper picky flaky; do
     wait_for -t 30 instances_at_least "$m" 1 || fail "$m did not attach"
 done
 # A name no module can have, written by hand into the registry: left out, never breaking the output.
@@ -87,10 +89,12 @@ assert_eq "0100007F:$port_hex" "$listen" "the listening sockets on port $PORT"
 { seq 1 15 | sed 's/^/ok/'; seq 1 5 | sed 's/^/bad/'; } >"$T/twenty.txt"
 run send tobus-send -t upper,picky --wait --timeout 60s <"$T/twenty.txt"
 assert_rc 1 "20 messages, 5 of which fail"
+seq 1 2 | run flaky tobus-send -t flaky --wait --timeout 60s
+assert_rc 1 "2 messages to flaky"
 seq 1 3 | run nobody tobus-send -t nobody
 assert_rc 0 "3 messages to nobody"
 wait_for -t 30 xlen_ge "$NS:in:nobody" 3 || fail "the messages to nobody were not routed"
-wait_for -t 30 xlen_ge "$NS:dead" 5 || fail "picky's failures were not dead-lettered"
+wait_for -t 30 xlen_ge "$NS:dead" 7 || fail "the failures were not dead-lettered"
 
 # The handled and failed counts are the modules' own, written with their heartbeat (every 5s).
 counted() {
@@ -98,7 +102,8 @@ counted() {
     [[ $(value now tobus_module_messages_handled_total module=picky) == 15 &&
         $(value now tobus_module_messages_failed_total module=picky) == 5 &&
         $(value now tobus_module_messages_handled_total module=upper) == 20 &&
-        $(value now tobus_module_dead_lettered_total module=picky) == 5 ]]
+        $(value now tobus_module_dead_lettered_total module=picky) == 5 &&
+        $(value now tobus_module_messages_retried_total module=flaky) == 4 ]]
 }
 wait_for -t 30 counted || fail "the counts did not reach what was sent: $(grep -E 'total\{' "$T/now.prom")"
 
@@ -108,8 +113,10 @@ assert_eq 'text/plain; version=0.0.4; charset=utf-8' "$(header content-type)" "C
 assert_eq 0 "$(value m tobus_module_messages_failed_total module=upper)" "upper failed"
 assert_eq 0 "$(value m tobus_module_messages_retried_total module=picky)" "picky retried"
 assert_eq 0 "$(value m tobus_module_dead_lettered_total module=upper)" "upper dead-lettered"
-assert_eq 5 "$(value m tobus_dead_lettered_total)" "dead letters since the start"
-assert_eq 5 "$(value m tobus_dead_letters)" "the dead-letter stream's length"
+assert_eq 2 "$(value m tobus_module_messages_failed_total module=flaky)" "flaky failed"
+assert_eq 2 "$(value m tobus_module_dead_lettered_total module=flaky)" "flaky dead-lettered"
+assert_eq 7 "$(value m tobus_dead_lettered_total)" "dead letters since the start"
+assert_eq 7 "$(value m tobus_dead_letters)" "the dead-letter stream's length"
 assert_eq 1 "$(value m tobus_redis_up)" "tobus_redis_up"
 assert_eq 1 "$(value m tobus_type_members type=util)" "members of type util"
 # Every hop's duration is in the histogram: 20 at upper, 20 (15 handled, 5 failed) at picky.
@@ -119,7 +126,7 @@ assert_eq 20 "$(jq -rs '[.[] | select(.name == "tobus_module_handler_duration_se
 # The gauges against tobus-state modules --json, read at the same quiet moment.
 run state tobus-state modules --json
 assert_rc 0 "tobus-state modules --json"
-for m in upper picky nobody; do
+for m in upper picky flaky nobody; do
     want=$(jq -r --arg m "$m" 'select(.name == $m) | "\(.live) \(.inbox) \(.pending)"' "$RUN_OUT")
     got="$(value m tobus_module_instances module=$m) $(value m tobus_module_inbox_length module=$m) $(value m tobus_module_pending module=$m)"
     assert_eq "$want" "$got" "$m: instances, inbox, pending as tobus-state says"
@@ -128,8 +135,8 @@ assert_eq "1 1 0" "$(value m tobus_module_instances module=upper) $(value m tobu
 assert_eq "3 3 0" "$(value m tobus_module_inbox_length module=nobody) $(value m tobus_module_lag module=nobody) $(value m tobus_module_jobs_in_flight module=upper)" \
     "nobody's inbox and lag, upper's jobs in flight"
 assert_eq 0 "$(value m tobus_module_lag module=upper)" "upper's lag"
-# The hand-written name is not a series; the modules are exactly these three.
-assert_eq '["nobody","picky","upper"]' "$(jq -sc '[.[] | select(.name == "tobus_module_inbox_length") | .labels.module]' "$T/m.json")" "the modules"
+# The hand-written name is not a series; the modules are exactly these four.
+assert_eq '["flaky","nobody","picky","upper"]' "$(jq -sc '[.[] | select(.name == "tobus_module_inbox_length") | .labels.module]' "$T/m.json")" "the modules"
 grep -q evil "$T/m.prom" && fail "a name no module can have was served"
 assert_eq 0 "$(value m tobus_exporter_dropped what=modules)" "modules dropped"
 
