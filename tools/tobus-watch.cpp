@@ -1,5 +1,6 @@
 // tobus-watch: watches the bus without taking anything from it: a live tap of every hop event,
-// the journey of one message (--trace), per-module figures (--stats).
+// the journey of one message (--trace), per-module figures (--stats), Prometheus metrics over
+// HTTP (--serve).
 #include <unistd.h>
 
 #include "tobus/process/signals.hpp"
@@ -41,11 +42,15 @@ int main(int argc, char** argv) {
                         ->type_name("N");
   auto* timeout_opt = program.add_duration("--timeout", timeout,
                                            "Give up after this long, exit 124 if not done (0: never)");
-  program.add_duration("--since", since, "Start this far back in the retained history (0: now)");
+  auto* since_opt = program.add_duration("--since", since, "Start this far back in the retained history (0: now)");
   auto* trace_opt = app.add_option("--trace", o.trace, "Show the whole journey of the message with this id")
                         ->type_name("ID");
   auto* stats_opt = app.add_flag("--stats", o.stats, "Show per-module figures, refreshed every --interval");
   auto* interval_opt = program.add_duration("--interval", o.interval, "With --stats: time between snapshots");
+  std::string serve;
+  auto* serve_opt = app.add_option("--serve", serve, "Serve Prometheus metrics over HTTP at /metrics on this "
+                                                     "address (default address 127.0.0.1)")
+                        ->type_name("ADDRESS");
   // For the completions: the event names, and the tokens of tobus::Formatter (tobus-watch(1),
   // FORMAT; a docs test holds the page, this list and the formatter in step).
   std::vector<std::string> event_names;
@@ -60,6 +65,10 @@ int main(int argc, char** argv) {
   for (auto* other : {format_opt, id_opt, header_opt, grep_opt, failed_opt, event_opt, timeout_opt, payload_opt})
     stats_opt->excludes(other);
   interval_opt->needs(stats_opt);
+  // The server writes no records: none of the options about records go with it.
+  for (auto* other : {trace_opt, stats_opt, module_opt, id_opt, header_opt, grep_opt, failed_opt, event_opt, json_opt,
+                      format_opt, payload_opt, count_opt, timeout_opt, since_opt})
+    serve_opt->excludes(other);
 
   return program.run(argc, argv, [&] {
     tobus::signals::ignore_sigpipe();
@@ -85,6 +94,21 @@ int main(int argc, char** argv) {
     if (timeout.count() > 0) o.timeout = timeout;
     if (since.count() > 0) o.since = since;
     o.report = program.reporter();
+    if (serve_opt->count() > 0) {
+      o.serve = tobus::parse_serve_address(serve);
+      // Served until SIGINT or SIGTERM, then ended by that signal as the other programs are.
+      tobus::signals::install();
+      int rc = 0;
+      try {
+        rc = tobus::run_watch(program.redis_address(), program.keys(), o, STDOUT_FILENO);
+      } catch (const tobus::RedisError&) {
+        // Stopped while reconnecting to a lost Redis: the stop is what ended it.
+        if (tobus::signals::stop_count() > 0) tobus::signals::reraise_stop();
+        throw;
+      }
+      if (tobus::signals::stop_count() > 0) tobus::signals::reraise_stop();
+      return rc;
+    }
     return tobus::run_watch(program.redis_address(), program.keys(), o, STDOUT_FILENO);
   });
 }

@@ -77,6 +77,17 @@ assert_rc 0 "tobus-watch under the watcher user"
 run stats tobus-watch --redis "$(as watcher)" --stats --count 1
 assert_rc 0 "tobus-watch --stats under the watcher user"
 assert_contains "j" "$(cat "$RUN_OUT")" "the statistics name the modules"
+# --serve's scrape reads the modules' counts (HMGET) and the types' sizes (SCARD) too.
+start_bg serve tobus-watch -v --redis "$(as watcher)" --serve 0
+serve_pid=$E2E_LAST_PID
+wait_for -t 20 grep -q 'serving http://' "$T/serve.log" || fail "tobus-watch --serve did not start: $(cat "$T/serve.log")"
+url=$(sed -n 's|.*serving \(http://[0-9.]*:[0-9]*\)/.*|\1|p' "$T/serve.log")
+run scrape python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$url/metrics"
+assert_rc 0 "a scrape of tobus-watch --serve under the watcher user"
+assert_contains 'tobus_redis_up 1' "$(cat "$RUN_OUT")" "the scrape read Redis"
+assert_contains 'tobus_module_messages_handled_total{module="a"}' "$(cat "$RUN_OUT")" "module a's count (HMGET)"
+assert_contains 'tobus_type_members{type="fan"} 2' "$(cat "$RUN_OUT")" "type fan's members (SCARD)"
+stop_proc "$serve_pid"
 run modules tobus-state --redis "$(as watcher)" modules --names
 assert_rc 0 "tobus-state modules under the watcher user"
 assert_eq $'a\nb\nc\nd\nj' "$(cat "$RUN_OUT")" "the modules, as the watcher sees them"

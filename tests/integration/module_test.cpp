@@ -99,20 +99,23 @@ TEST_CASE("a module's records: heartbeat, counts in module:NAME, job:ID, detach"
   records.count("b", 0, "");
   records.count("c", 2, "");
   records.count("d", 1, "boom");
-  records.heartbeat(c);
+  records.count_retry();
+  records.heartbeat(c, 2);
 
   const std::string module = state_key(keys, "module:rec");
   CHECK(hget(c, module, "status") == "running");
   CHECK(hget(c, module, "done") == "2");
   CHECK(hget(c, module, "failed") == "2");
+  CHECK(hget(c, module, "retried") == "1");
   CHECK(hget(c, module, "last_failure") == "d: boom");
   std::string beat = hget(c, keys.instances("rec"), "rec-1");
   CHECK(beat.find("\"jobs\":3") != std::string::npos);
   CHECK(beat.find("\"started\":") != std::string::npos);
+  CHECK(beat.find("\"running\":2}") != std::string::npos);
 
   // Counts are added, not set, at the next heartbeat.
   records.count("e", 0, "");
-  records.heartbeat(c);
+  records.heartbeat(c, 0);
   CHECK(hget(c, module, "done") == "3");
   CHECK(hget(c, module, "failed") == "2");
 

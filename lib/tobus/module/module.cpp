@@ -203,7 +203,7 @@ class Worker {
 
   void heartbeat() {
     next_heartbeat_ = Clock::now() + heartbeat_every;
-    records_.heartbeat(cmd_);
+    records_.heartbeat(cmd_, running());
   }
 
   void maintain() {
@@ -527,6 +527,7 @@ class Worker {
       auto delay = options_.backoff * (1LL << std::min(job.runs - 1, 16));
       job.retry_at = Clock::now() + std::min<milliseconds>(delay, max_backoff);
       ++job.attempt;
+      records_.count_retry();
       options_.report.info("{}: handler asked for a retry, attempt {} in {}", job.message.id, job.attempt,
                            format_duration(std::min<milliseconds>(delay, max_backoff)));
       if (!in_process() && !co_)

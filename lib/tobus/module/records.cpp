@@ -16,11 +16,12 @@ constexpr long long job_record_ttl_ms = 24LL * 3600 * 1000;
 
 }  // namespace
 
-void ModuleRecords::heartbeat(Connection& c) {
+void ModuleRecords::heartbeat(Connection& c, int running) {
   std::string json = "{\"host\":\"" + host_name() + "\",\"pid\":" + std::to_string(getpid()) +
                      ",\"started\":" + std::to_string(started_ms_) +
                      ",\"heartbeat\":" + std::to_string(now_ms()) +
-                     ",\"jobs\":" + std::to_string(options_.jobs) + "}";
+                     ",\"jobs\":" + std::to_string(options_.jobs) +
+                     ",\"running\":" + std::to_string(running) + "}";
   // Refused (an ACL, a key of another kind): the module works on, unseen by tobus-state modules;
   // said once, not every heartbeat.
   Reply r = c.command({"HSET", keys_.instances(options_.name), instance_, json});
@@ -55,12 +56,13 @@ void ModuleRecords::flush_module_record(Connection& c, const std::string& status
   try {
     if (done_since_flush_) state_incr(c, keys_, name, "done", done_since_flush_);
     if (failed_since_flush_) state_incr(c, keys_, name, "failed", failed_since_flush_);
+    if (retried_since_flush_) state_incr(c, keys_, name, "retried", retried_since_flush_);
   } catch (const RedisError&) {
     throw;
   } catch (const Error& e) {
     options_.report.warn("cannot count in state record '{}': {}, ignoring", name, e.what());
   }
-  done_since_flush_ = failed_since_flush_ = 0;
+  done_since_flush_ = failed_since_flush_ = retried_since_flush_ = 0;
   Fields fields{{"status", status}, {"heartbeat", std::to_string(now_ms())}};
   if (!last_failure_.empty()) fields.emplace_back("last_failure", last_failure_);
   write_record(c, name, fields);

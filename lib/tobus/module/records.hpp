@@ -27,13 +27,15 @@ class ModuleRecords {
 
   // The instance starts now: its heartbeat says since when.
   void mark_started() { started_ms_ = now_ms(); }
-  // The instance's heartbeat, the module's registry entry and module:NAME "running" with the
-  // counts since the last one.
-  void heartbeat(Connection& c);
+  // The instance's heartbeat (with `running`: how many handlers run now), the module's registry
+  // entry and module:NAME "running" with the counts since the last one.
+  void heartbeat(Connection& c, int running);
   // The instance leaves: it is deregistered, and module:NAME says "stopped" when it was the last.
   void detach(Connection& c);
   // A message handled here ended with `rc` (`error`: why it failed): counted in module:NAME.
   void count(const std::string& message_id, int rc, const std::string& error);
+  // A handler asked for a retry (exit 75) and is run again: counted in module:NAME "retried".
+  void count_retry() { ++retried_since_flush_; }
 
   // job:ID of a per-message command: it runs (its pid once it is known, its work dir if any).
   void job_running(Connection& c, const Message& m, int attempt, std::int64_t started_ms, const JobRun& run);
@@ -54,7 +56,7 @@ class ModuleRecords {
   std::string instance_;
   Registry registry_;
   std::int64_t started_ms_ = 0;
-  long long done_since_flush_ = 0, failed_since_flush_ = 0;
+  long long done_since_flush_ = 0, failed_since_flush_ = 0, retried_since_flush_ = 0;
   std::string last_failure_;
   bool heartbeat_refused_ = false;  // said once, until a heartbeat is taken again
 };

@@ -35,7 +35,7 @@ std::vector<AclGrant> watcher_grants(const Keys& k) {
   root.commands.insert(root.commands.end(), {"scan", "time"});
   AclGrant read{"read the bus, inboxes, dead letters, the registry, types, state records and their changes",
                 {"type", "xread", "xrange", "xrevrange", "xlen", "xinfo|groups", "xpending", "hget", "hgetall",
-                 "hkeys", "hlen", "smembers"},
+                 "hkeys", "hlen", "hmget", "smembers", "scard"},
                 {r(k.bus()), r(k.dead()), r(k.inbox("*")), r(k.modules()), r(k.instances("*")), r(k.type("*")),
                  r(k.ns() + ":state:*"), r(k.ns() + ":state-changes")}};
   return {root, read};

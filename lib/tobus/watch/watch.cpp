@@ -16,15 +16,19 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 
 #include "tobus/core/error.hpp"
 #include "tobus/core/registry.hpp"
+#include "tobus/process/signals.hpp"
 #include "tobus/redis/redis.hpp"
 #include "tobus/util/io.hpp"
 #include "tobus/util/json.hpp"
 #include "tobus/util/text.hpp"
+#include "tobus/watch/metrics.hpp"
+#include "tobus/watch/serve.hpp"
 
 namespace tobus {
 namespace {
@@ -669,9 +673,69 @@ int run_stats(Tap& tap, const Keys& keys, const WatchOptions& o, int out_fd) {
   }
 }
 
+// --- the server (--serve) ---------------------------------------------------------------------------
+
+// The caps on what one exporter counts and serves (tobus-watch(1), METRICS): past them, modules
+// and types are left out, and counted in tobus_exporter_dropped.
+constexpr std::size_t max_metric_modules = 1000;
+constexpr std::size_t max_metric_types = 1000;
+
+constexpr std::string_view serve_index = R"(<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>tobus-watch</title></head>
+<body>
+<h1>tobus-watch</h1>
+<ul>
+<li><a href="/metrics">/metrics</a>: the bus's metrics in the Prometheus text format (tobus-watch(1), METRICS)</li>
+</ul>
+</body>
+</html>
+)";
+
+int run_serve(const RedisAddress& address, const Keys& keys, const WatchOptions& o) {
+  EventCounters counters(max_metric_modules);
+  BusReader reader(address, keys, max_metric_modules, max_metric_types);
+  std::mutex scrape_mutex;  // one scrape at a time: the reader's connection is its own
+  std::mutex inboxes_mutex;
+  std::vector<std::string> inboxes;  // modules whose inbox the tap found
+
+  HttpServer server;
+  server.get("/", [] { return HttpReply{200, "text/html; charset=utf-8", std::string(serve_index)}; });
+  server.get("/metrics", [&] {
+    std::vector<std::string> more;
+    {
+      std::lock_guard lock(inboxes_mutex);
+      more = inboxes;
+    }
+    std::lock_guard lock(scrape_mutex);
+    BusFigures bus = reader.read(more);
+    return HttpReply{200, std::string(exposition_content_type),
+                     exposition(metric_families(bus, counters.figures(), max_metric_modules, max_metric_types))};
+  });
+  // Listening first: a port in use is said at once, before any wait for Redis.
+  server.start(*o.serve);
+  ServeAddress bound = *o.serve;
+  bound.port = server.port();
+  o.report.info("serving http://{}/ (metrics at /metrics)", bound.display());
+
+  // The counters count from now: what happens while the exporter runs.
+  Tap tap(address, keys, -1, o.report);
+  tap.start(tap.server_ms());
+  while (signals::stop_count() == 0) {
+    for (const auto& e : tap.read(Millis(1000))) counters.add(e);
+    std::vector<std::string> found = tap.inbox_modules();
+    if (found.size() > max_metric_modules) found.resize(max_metric_modules);
+    std::lock_guard lock(inboxes_mutex);
+    inboxes.swap(found);
+  }
+  server.stop();
+  return exit_code::ok;
+}
+
 }  // namespace
 
 int run_watch(const RedisAddress& address, const Keys& keys, const WatchOptions& o, int out_fd) {
+  if (o.serve) return run_serve(address, keys, o);
   Tap tap(address, keys, out_fd, o.report);
   if (!o.trace.empty()) return run_trace(tap, o, out_fd);
   if (o.stats) return run_stats(tap, keys, o, out_fd);

@@ -20,6 +20,7 @@
 #include "tobus/redis/url.hpp"
 #include "tobus/util/duration.hpp"
 #include "tobus/util/text.hpp"
+#include "tobus/watch/serve.hpp"
 
 namespace tobus {
 
@@ -176,12 +177,16 @@ struct WatchOptions {
   std::string trace;            // a message id: trace its journey
   bool stats = false;
   Millis interval{1000};
+  // Serve GET /metrics (and an index at /) over HTTP here instead of writing records, until a
+  // SIGINT or SIGTERM (signals::install() is the caller's); metrics.hpp says what is served.
+  std::optional<ServeAddress> serve;
   // Where what happens along the way is told (a reconnection, a skipped entry); silent by default.
   Reporter report;
 };
 
-// Runs the tap, the trace or the stats, writing to `out_fd`; returns the exit code: 0, 1 (a trace
-// of a message that is not in the retained history) or 124 (--timeout expired first). A closed
+// Runs the tap, the trace, the stats or the server, writing to `out_fd`; returns the exit code: 0,
+// 1 (a trace of a message that is not in the retained history; --serve cannot listen) or 124
+// (--timeout expired first). A closed
 // `out_fd` ends the process by SIGPIPE, quietly.
 int run_watch(const RedisAddress& address, const Keys& keys, const WatchOptions& options, int out_fd);
 
