@@ -60,9 +60,13 @@ struct ModuleInstance {
   bool known = false;  // false: the value is not the JSON tobus-module writes
   std::string host;
   std::int64_t pid = 0, started = 0, heartbeat = 0, jobs = 0;
+  std::optional<std::int64_t> running;  // handlers running at its heartbeat; nullopt: not said
 };
 inline constexpr std::int64_t instance_live_ms = 15000;  // a heartbeat younger than this: live
 ModuleInstance parse_instance(std::string id, std::string_view json);
+// An instance is live while its heartbeat (the module host's clock) is younger than
+// instance_live_ms by this host's clock.
+bool instance_live(const ModuleInstance& in, std::int64_t now);
 
 // An entry of NS:dead, read with the dead-letter codec (tobus/dead_letter.hpp), with its id.
 DeadLetter parse_dead_letter(const Entry& e);

@@ -29,9 +29,14 @@ ModuleInstance parse_instance(std::string id, std::string_view json) {
     else if (k == "started") to_int(v, in.started);
     else if (k == "heartbeat") have_heartbeat = to_int(v, in.heartbeat);
     else if (k == "jobs") to_int(v, in.jobs);
+    else if (std::int64_t n = 0; k == "running" && to_int(v, n) && n >= 0) in.running = n;
   }
   in.known = have_heartbeat;
   return in;
+}
+
+bool instance_live(const ModuleInstance& in, std::int64_t now) {
+  return in.known && now - in.heartbeat < instance_live_ms;
 }
 
 namespace state_detail {
@@ -88,10 +93,6 @@ std::vector<ModuleRow> read_modules(Connection& c, const Keys& keys) {
     }
   }
   return rows;
-}
-
-bool instance_live(const ModuleInstance& in, std::int64_t now) {
-  return in.known && now - in.heartbeat < instance_live_ms;
 }
 
 ModuleStatus module_status(const ModuleRow& row, std::int64_t now) {

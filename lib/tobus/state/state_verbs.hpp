@@ -44,10 +44,6 @@ struct ModuleRow {
 // with its instances, inbox length and pending count (pipelined in batches).
 std::vector<ModuleRow> read_modules(Connection& c, const Keys& keys);
 
-// An instance is live while its heartbeat (the module host's clock) is younger than
-// instance_live_ms by this host's clock.
-bool instance_live(const ModuleInstance& in, std::int64_t now);
-
 // What a row's instances add up to: how many are live, and when the module was last seen.
 struct ModuleStatus {
   std::int64_t live = 0, seen = 0;

@@ -19,7 +19,6 @@
 #include "tobus/core/registry.hpp"
 #include "tobus/state/state.hpp"
 #include "tobus/state/state_record.hpp"
-#include "tobus/util/json.hpp"
 #include "tobus/util/text.hpp"
 
 namespace tobus {
@@ -364,19 +363,11 @@ BusFigures BusReader::read_or_throw(const std::vector<std::string>& more_modules
         bool running_known = false;
         for (std::size_t k = 0; k + 1 < inst.size(); k += 2) {
           // The value tobus-module writes (docs/protocol.md): junk is skipped, never trusted.
-          std::string_view json = inst[k + 1].str();
-          auto obj = json.size() <= 4096 ? parse_flat_object(json) : std::nullopt;
-          if (!obj) continue;
-          std::optional<std::int64_t> beat, busy;
-          for (const auto& [key, v] : *obj) {
-            std::int64_t n = 0;
-            if (key == "heartbeat" && to_int(v, n)) beat = n;
-            else if (key == "running" && to_int(v, n) && n >= 0) busy = n;
-          }
-          if (!beat || now - *beat >= instance_live_ms) continue;
+          ModuleInstance in = parse_instance(std::string(inst[k].str()), inst[k + 1].str());
+          if (!instance_live(in, now)) continue;
           ++live;
-          if (busy) {
-            running += *busy;
+          if (in.running) {
+            running += *in.running;
             running_known = true;
           }
         }
