@@ -5,6 +5,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "tobus/core/error.hpp"
 #include "tobus/core/message.hpp"
@@ -170,6 +172,22 @@ AclRules acl_rules(const Keys& keys, const AclRequest& request) {
     case AclRole::admin: rules.grants = admin_grants(keys); break;
   }
   return rules;
+}
+
+std::vector<std::string> acl_all_commands(const Keys& keys) {
+  std::set<std::string> all;
+  for (AclRole role : {AclRole::bus, AclRole::module, AclRole::sender, AclRole::watcher, AclRole::admin}) {
+    // Any module name and type: the commands are the same for all.
+    AclRequest request{role, {}, {}};
+    if (role == AclRole::module) request = {role, "m", {"t"}};
+    for (const AclGrant& g : acl_rules(keys, request).grants)
+      for (const std::string& c : g.commands) {
+        std::string name = c.substr(0, c.find('|'));
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        all.insert(std::move(name));
+      }
+  }
+  return {all.begin(), all.end()};
 }
 
 bool acl_allows(const AclRules& rules, std::string_view command, std::string_view key, AclKey::Access need) {

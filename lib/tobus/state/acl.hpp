@@ -62,6 +62,10 @@ AclRules acl_rules(const Keys& keys, const AclRequest& request);
 // least that access. For tests and checks of a user against its role (ACL DRYRUN asks the server).
 bool acl_allows(const AclRules& rules, std::string_view command, std::string_view key, AclKey::Access need);
 
+// Every command some role may run, upper case, a subcommand's command once ("CLIENT"), sorted: the
+// commands the programs send, for a check that a server has them all (tobus-state doctor).
+std::vector<std::string> acl_all_commands(const Keys& keys);
+
 // NS-ROLE, or NS-module-NAME: tobus-bus, tobus-module-resize with the default namespace.
 std::string default_acl_user(const Keys& keys, AclRole role, std::string_view module);
 

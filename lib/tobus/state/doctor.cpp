@@ -186,12 +186,6 @@ std::string short_key(const DoctorContext& x, const std::string& key) {
 
 // Redis 6.2 brought XAUTOCLAIM, XTRIM MINID and XPENDING IDLE; SCAN TYPE is 6.0.
 constexpr std::string_view min_version = "6.2.0";
-// Every command the programs send (Connection::command/append and the Lua scripts' redis.call).
-constexpr std::string_view needed_commands[] = {
-    "XADD", "XREADGROUP", "XREAD", "XRANGE", "XREVRANGE", "XLEN", "XACK", "XAUTOCLAIM", "XCLAIM",
-    "XPENDING", "XGROUP", "XINFO", "XTRIM", "XDEL", "HSET", "HSETNX", "HGET", "HGETALL", "HDEL",
-    "HKEYS", "HLEN", "HEXISTS", "HINCRBY", "SADD", "SMEMBERS", "SET", "DEL", "PEXPIRE", "TYPE",
-    "SCAN", "EVAL", "EVALSHA", "SCRIPT", "CLIENT", "PING", "TIME"};
 
 DoctorCheck check_version(DoctorContext& x) {
   std::string version = info_str(x, "redis_version");
@@ -210,8 +204,10 @@ DoctorCheck check_version(DoctorContext& x) {
                     " or later (XAUTOCLAIM, XTRIM MINID, XPENDING IDLE)",
                 std::move(d));
   }
+  // Every command the programs send (Lua scripts' redis.call included): those of the ACL roles.
+  const std::vector<std::string> needed_commands = acl_all_commands(x.keys);
   Args args{"COMMAND", "INFO"};
-  for (auto name : needed_commands) args.push_back(name);
+  for (const auto& name : needed_commands) args.push_back(name);
   Reply r = x.c.command(args);
   if (r.is_error()) {
     std::string why = "COMMAND INFO was refused: " + reply_text(r);
@@ -222,7 +218,7 @@ DoctorCheck check_version(DoctorContext& x) {
   }
   std::vector<std::string> missing;
   for (std::size_t i = 0; i < std::size(needed_commands); ++i)
-    if (i >= r.size() || r[i].is_nil() || r[i].size() == 0) missing.emplace_back(needed_commands[i]);
+    if (i >= r.size() || r[i].is_nil() || r[i].size() == 0) missing.push_back(needed_commands[i]);
   d.add("missing", missing);
   std::string what = version.empty() ? std::string("Redis of unknown version") : "Redis " + version;
   if (!missing.empty()) {
