@@ -82,10 +82,7 @@ int route(tobus::Program& program, Cli& cli) {
   cli.hooks.report = cli.options.report = program.reporter();
   cli.options.hooks = tobus::shell_hooks(cli.hooks);
   // Type=notify: systemd counts the bus started once it routes, and stopping once told.
-  cli.options.on_ready = [display = address.display()] {
-    tobus::notify_service_manager("READY=1\nSTATUS=routing on " + display);
-  };
-  cli.options.on_stopping = [] { tobus::notify_service_manager("STOPPING=1\nSTATUS=stopping"); };
+  tobus::notify_by_default(cli.options, "routing on " + address.display());
   {
     tobus::Bus bus(address, program.keys(), cli.options);
     bus.run();
