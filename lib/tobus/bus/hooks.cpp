@@ -10,9 +10,8 @@
 
 #include "tobus/core/error.hpp"
 #include "tobus/process/coprocess.hpp"
+#include "tobus/process/runner.hpp"
 #include "tobus/util/json.hpp"
-
-extern char** environ;
 
 namespace tobus {
 namespace {
@@ -26,18 +25,12 @@ constexpr std::size_t send_backlog = 4096;
 std::vector<std::string> hook_env(const ShellHookOptions& o, std::string_view event) {
   std::vector<std::string> extra = o.env;
   extra.push_back("TOBUS_HOOK=" + std::string(event));
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv(*e);
+  std::vector<std::string> env = inherited_environment([&extra](std::string_view kv) {
     auto name = kv.substr(0, kv.find('=') + 1);
     // The password reaches a hook only in TOBUS_REDIS, and only when it was let have it.
-    if (name == "TOBUS_REDIS_PASSWORD=" || name == "TOBUS_REDIS_PASSWORD_FILE=") continue;
-    // The service manager's socket is the bus's: a hook must not speak for it.
-    if (name == "NOTIFY_SOCKET=") continue;
-    bool overridden = std::any_of(extra.begin(), extra.end(),
-                                  [&](const std::string& x) { return x.starts_with(name); });
-    if (!overridden) env.emplace_back(kv);
-  }
+    if (name == "TOBUS_REDIS_PASSWORD=" || name == "TOBUS_REDIS_PASSWORD_FILE=") return true;
+    return std::any_of(extra.begin(), extra.end(), [&](const std::string& x) { return x.starts_with(name); });
+  });
   env.insert(env.end(), extra.begin(), extra.end());
   return env;
 }

@@ -34,8 +34,6 @@
 #include "tobus/util/size.hpp"
 #include "tobus/util/text.hpp"
 
-extern char** environ;
-
 namespace tobus {
 namespace {
 
@@ -83,13 +81,8 @@ class Worker {
       joiner_.emplace(keys_, options_.name, consumer_.consumer(), *options_.join,
                       std::max(options_.claim_after, milliseconds(1000)));
     capacity_ = in_process() ? std::max(1, options_.batch) : std::max(1, options_.jobs);
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      if (kv.starts_with("TOBUS_")) continue;  // ours are set per message
-      // The service manager's socket is the module's: a handler must not speak for it.
-      if (kv.starts_with("NOTIFY_SOCKET=")) continue;
-      base_env_.emplace_back(kv);
-    }
+    // Ours (TOBUS_*) are set per message.
+    base_env_ = inherited_environment([](std::string_view kv) { return kv.starts_with("TOBUS_"); });
     base_env_.push_back("TOBUS_MODULE=" + options_.name);
     for (auto& kv : redis_environment(address_, options_.pass_redis_password)) base_env_.push_back(std::move(kv));
     base_env_.push_back("TOBUS_NAMESPACE=" + keys_.ns());

@@ -7,12 +7,11 @@
 
 #include "tobus/core/error.hpp"
 #include "tobus/process/job_run.hpp"
+#include "tobus/process/runner.hpp"
 #include "tobus/process/service_detail.hpp"
 #include "tobus/process/signals.hpp"
 #include "tobus/util/io.hpp"
 #include "tobus/util/text.hpp"
-
-extern char** environ;
 
 namespace tobus {
 namespace {
@@ -62,9 +61,7 @@ OnceHandler choose_handler(const OnceOptions& o, const Message& m) {
 // What the handler gets: our environment without its TOBUS_* variables, then those the module
 // sets, with no bus (TOBUS_REDIS, TOBUS_NAMESPACE and TOBUS_JOB empty) and TOBUS_ONCE=1.
 std::vector<std::string> once_env(const OnceOptions& o, const Message& m) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e)
-    if (!std::string_view(*e).starts_with("TOBUS_")) env.emplace_back(*e);
+  std::vector<std::string> env = inherited_environment([](std::string_view kv) { return kv.starts_with("TOBUS_"); });
   env.push_back("TOBUS_MODULE=" + o.module);
   for (const char* v : {"TOBUS_REDIS=", "TOBUS_NAMESPACE=", "TOBUS_JOB=", "TOBUS_ONCE=1"})
     env.emplace_back(v);

@@ -201,6 +201,16 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
   }
 }
 
+std::vector<std::string> inherited_environment(const std::function<bool(std::string_view kv)>& drop) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.starts_with("NOTIFY_SOCKET=") || (drop && drop(kv))) continue;
+    env.emplace_back(kv);
+  }
+  return env;
+}
+
 int spawn_in_group(const std::vector<std::string>& argv, const std::vector<std::string>& env, int in, int out,
                    int err, const std::string& workdir, pid_t& pid) {
   std::vector<char*> cargv, cenv;

@@ -22,6 +22,11 @@
 
 namespace tobus {
 
+// This process's environment (KEY=VALUE) for a child it starts: all of it but what speaks for this
+// process alone (NOTIFY_SOCKET: the service manager's socket is ours; a handler, hook or
+// redis-server, which speaks that protocol too, must not answer for us) and what `drop` says.
+std::vector<std::string> inherited_environment(const std::function<bool(std::string_view kv)>& drop = {});
+
 // Starts argv[0] (a path: no PATH search) with `env` (KEY=VALUE), the descriptors `in`, `out` and
 // `err` as its stdin, stdout and stderr, in `workdir` (empty: ours), in a process group of its
 // own, with no signal blocked and the signals the programs catch or ignore back at the defaults

@@ -20,8 +20,6 @@
 #include "tobus/redis/redis.hpp"
 #include "tobus/redis/trusted_dir.hpp"
 
-extern char** environ;
-
 namespace tobus {
 namespace {
 
@@ -54,12 +52,7 @@ std::unique_ptr<EmbeddedRedis> EmbeddedRedis::start(const std::string& socket, c
                                    "--daemonize",    "no",           "--logfile",
                                    log};
   args.front() = find_program(server);  // as posix_spawnp would, but spawn_in_group takes a path
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    // The service manager's socket is the bus's: redis-server speaks its protocol too (supervised).
-    if (std::string_view(*e).starts_with("NOTIFY_SOCKET=")) continue;
-    env.emplace_back(*e);
-  }
+  std::vector<std::string> env = inherited_environment();
   // Its own process group: Ctrl-C in the terminal reaches the bus, which stops the server last.
   pid_t pid = 0;
   int rc = args.front().empty() ? ENOENT : spawn_in_group(args, env, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, {}, pid);
