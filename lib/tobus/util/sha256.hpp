@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256 (FIPS 180-4), for the password hashes of Redis ACL rules (`#HEX`): the password itself
+// SHA-256 (OpenSSL's), for the password hashes of Redis ACL rules (`#HEX`): the password itself
 // is then never printed. Not for anything that needs a constant-time comparison.
 
 #include <string>
